@@ -1,0 +1,1 @@
+"""What every module shares: events, config, errors, the bus, the Module protocol, logging."""

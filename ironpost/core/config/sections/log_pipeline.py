@@ -1,0 +1,28 @@
+from ironpost.core.config.schema import Field, Section
+
+LOG_PIPELINE = Section(
+    "log_pipeline",
+    {
+        "enabled": Field("bool", True, "run the log pipeline"),
+        "rules_dir": Field("path", "rules", "directory of YAML detection rules"),
+        "files": Field("list", [], "file globs to tail (rotation-safe; offsets kept in data_dir)"),
+        "syslog_udp": Field("addr", "", "syslog UDP listen address, e.g. 127.0.0.1:5514; empty disables"),
+        "syslog_tcp": Field("addr", "", "syslog TCP listen address (RFC 6587); empty disables"),
+        "max_line_bytes": Field("int", 65536, "longer lines are cut and counted", min=256, max=65536),
+        "json_max_depth": Field("int", 32, "deeper JSON is a counted error", min=1, max=32),
+    },
+    doc="log pipeline: collectors, parsers, rules",
+    subsections=("storage",),
+)
+
+LOG_PIPELINE_STORAGE = Section(
+    "log_pipeline.storage",
+    {
+        "sqlite_path": Field("path", "", "alert store; empty means <data_dir>/ironpost.db"),
+        "postgres_url": Field("url", "", "store alerts in PostgreSQL instead of SQLite", secret=True),
+        "redis_url": Field("url", "", "shared threshold/dedup state in Redis", secret=True),
+        "retention_days": Field("int", 30, "alerts and actions older than this are deleted", min=1),
+        "batch_size": Field("int", 500, "alerts written per batch", min=1, max=100_000),
+    },
+    doc="where alerts and actions are stored",
+)

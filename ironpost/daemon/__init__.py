@@ -1,0 +1,1 @@
+"""The daemon: wires the modules to the bus and storage, supervises them, serves control and metrics."""
