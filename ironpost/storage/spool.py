@@ -35,10 +35,10 @@ class SpoolingStore(Store):
         self.migrated = True
 
     def write_alerts(self, alerts: list[AlertEvent]) -> None:
-        self._write(alerts)
+        self.write(alerts)
 
     def write_actions(self, actions: list[ActionEvent]) -> None:
-        self._write(actions)
+        self.write(actions)
 
     def query_alerts(self, **kw):
         return self.inner.query_alerts(**kw)
@@ -54,14 +54,18 @@ class SpoolingStore(Store):
 
     # --- spooling ------------------------------------------------------------------------
     def spooled(self) -> int:
-        """Events waiting in the spool file."""
-        try:
-            with self.spool_path.open("rb") as fh:
-                return sum(1 for _ in fh)
-        except FileNotFoundError:
-            return 0
+        """Events waiting in the spool (including a replay that was interrupted)."""
+        total = 0
+        for path in (self.spool_path, self.spool_path.with_suffix(".replaying")):
+            try:
+                with path.open("rb") as fh:
+                    total += sum(1 for _ in fh)
+            except FileNotFoundError:
+                pass
+        return total
 
-    def _write(self, events: list) -> None:
+    def write(self, events: list) -> None:
+        """Write a mixed batch of alerts and actions; on StorageError spool it instead."""
         if not events:
             return
         with self._lock:
@@ -73,7 +77,7 @@ class SpoolingStore(Store):
                 self._write_inner(events)
             except StorageError as exc:
                 self.failures_total += 1
-                self._append(events)
+                self.spool(events)
                 log.warning("store unavailable, spooled %d events", len(events), extra={"error": str(exc), "spool": str(self.spool_path)})
 
     def replay(self) -> int:
@@ -95,7 +99,8 @@ class SpoolingStore(Store):
         if actions:
             self.inner.write_actions(actions)
 
-    def _append(self, events: list) -> None:
+    def spool(self, events: list) -> None:
+        """Append events to the spool file (fsynced) for a later replay."""
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         data = b"".join(e.to_json() + b"\n" for e in events)
         with self.spool_path.open("ab") as fh:

@@ -97,7 +97,7 @@ def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
     def walk(prefix: str, table: Mapping[str, Any]):
         for key, value in table.items():
             path = f"{prefix}.{key}" if prefix else key
-            if isinstance(value, dict) and (path in SECTIONS or not prefix):
+            if isinstance(value, dict):  # a table: a known section, or an unknown one to report
                 out.setdefault(path, {})
                 walk(path, value)
             else:

@@ -1,0 +1,44 @@
+# Ironpost developer entry points. `make run` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+CONFIG ?= packaging/ironpost.local.toml
+
+.PHONY: deps venv build run test test-fast bench binary smoke clean
+
+deps:            ## Debian build dependencies (libhyperscan-dev); `packaging/install-deps.sh` installs all test deps
+	bash packaging/install-deps.sh --build-only
+
+$(VENV)/.installed: pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip setuptools wheel "cython>=3.0,<4"
+	$(PIP) install -q --no-build-isolation -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+build: deps venv ## compile ext/*.pyx into ironpost/_ext
+	$(PY) setup.py -q build_ext --inplace
+
+run: build       ## build and run the daemon with the local config (SQLite, no root needed)
+	$(PY) -m ironpost daemon --config $(CONFIG)
+
+test: build      ## the full suite: unit, real-part tests, and benchmarks compared with bench/baseline.json
+	$(PY) -m pytest tests
+	bash bench/run.sh
+
+test-fast: build
+	$(PY) -m pytest tests -x -q -m "not slow"
+
+bench: build
+	bash bench/run.sh
+
+binary: build    ## one executable in dist/ironpost
+	$(VENV)/bin/pyinstaller --noconfirm --clean --log-level WARN packaging/ironpost.spec
+
+smoke: binary
+	bash packaging/smoke.sh dist/ironpost
+
+clean:
+	rm -rf build dist ironpost/_ext/*.so ext/*.c .pytest_cache

@@ -1,0 +1,62 @@
+"""What every CLI group shares: finding and loading the config, reporting errors with the
+right exit code (0 ok, 1 findings or failure, 2 usage or config error)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn, Optional
+
+import typer
+
+from ironpost.core.config import Config, load_config
+from ironpost.core.errors import ConfigError, IronpostError
+
+DEFAULT_CONFIG = Path("/etc/ironpost/ironpost.toml")
+
+ConfigOption = typer.Option(
+    None, "--config", "-c",
+    help="Path to ironpost.toml. Default: $IRONPOST_CONFIG, else /etc/ironpost/ironpost.toml if it exists, else built-in defaults.",
+    show_default=False,
+)
+
+
+def config_path(path: Optional[Path]) -> Optional[Path]:
+    if path is not None:
+        return path
+    env = os.environ.get("IRONPOST_CONFIG")
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+
+
+def load_cli_config(path: Optional[Path]) -> Config:
+    """Load the config for a CLI command, or exit 2 with every problem listed."""
+    try:
+        return load_config(config_path(path))
+    except ConfigError as exc:
+        report_config_error(exc)
+
+
+def report_config_error(exc: ConfigError) -> NoReturn:
+    where = exc.source or "config"
+    typer.echo(f"error: {where} is invalid ({len(exc.problems)} problem{'s' if len(exc.problems) != 1 else ''}):", err=True)
+    for p in exc.problems:
+        typer.echo(f"  - {p}", err=True)
+    raise typer.Exit(2)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def fail_from(exc: IronpostError) -> NoReturn:
+    if isinstance(exc, ConfigError):
+        report_config_error(exc)
+    fail(str(exc), getattr(exc, "exit_code", 1))
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()

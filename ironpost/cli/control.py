@@ -1,0 +1,78 @@
+"""ironpost cli status|reload|metrics: talk to the running daemon over its control socket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import orjson
+import typer
+
+from ironpost.cli.common import ConfigOption, fail, load_cli_config
+from ironpost.core.errors import DaemonError
+from ironpost.daemon.app import runtime_paths
+from ironpost.daemon.control import request
+
+
+def daemon_request(config: Optional[Path], payload: dict[str, Any]) -> dict[str, Any]:
+    cfg = load_cli_config(config)
+    _, sock = runtime_paths(cfg)
+    try:
+        return request(sock, payload)
+    except DaemonError as exc:
+        fail(f"{exc}. Is the daemon running? Start it with: ironpost daemon --config PATH")
+
+
+def status(
+    config: Optional[Path] = ConfigOption,
+    json_out: bool = typer.Option(False, "--json", help="Print the raw JSON status."),
+) -> None:
+    """Show the running daemon's state: modules, queues, store, spool.
+
+    Example: ironpost cli status --config ironpost.toml
+    """
+    resp = daemon_request(config, {"cmd": "status"})
+    if json_out:
+        typer.echo(orjson.dumps(resp, option=orjson.OPT_INDENT_2).decode())
+        return
+    typer.echo(f"ironpost {resp['version']}  pid {resp['pid']}  up {resp['uptime_secs']:.0f}s  store {resp['store']}")
+    typer.echo(f"bus pending {resp['bus_pending']}  spooled {resp['spooled']}  alerts written {resp['alerts_written']}")
+    for name, st in sorted(resp["modules"].items()):
+        err = f"  ({st['last_error']})" if st.get("last_error") else ""
+        typer.echo(f"  {name:<14} {st['state']:<12} restarts {st['restarts']}{err}")
+    if not resp["modules"]:
+        typer.echo("  no modules enabled")
+
+
+def reload(config: Optional[Path] = ConfigOption) -> None:
+    """Ask the daemon to reload its config file (same as SIGHUP).
+
+    An invalid file is rejected and the running config is kept; the problems are printed.
+    Example: ironpost cli reload --config ironpost.toml
+    """
+    resp = daemon_request(config, {"cmd": "reload"})
+    if not resp.get("ok"):
+        typer.echo(f"error: {resp.get('error')}", err=True)
+        for p in resp.get("problems", []):
+            typer.echo(f"  - {p}", err=True)
+        raise typer.Exit(2)
+    typer.echo("reloaded; changed sections: " + (", ".join(resp["changed"]) or "none"))
+    if resp.get("restart_needed"):
+        typer.echo("these keys take effect only after a restart: " + ", ".join(resp["restart_needed"]))
+
+
+def metrics(
+    config: Optional[Path] = ConfigOption,
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of Prometheus text."),
+) -> None:
+    """Print the daemon's metrics (the same numbers /metrics serves).
+
+    Example: ironpost cli metrics --config ironpost.toml
+    """
+    from ironpost.daemon.http import render_prometheus
+
+    resp = daemon_request(config, {"cmd": "metrics"})
+    if json_out:
+        typer.echo(orjson.dumps(resp["metrics"], option=orjson.OPT_INDENT_2).decode())
+    else:
+        typer.echo(render_prometheus(resp["metrics"]), nl=False)

@@ -1,0 +1,263 @@
+"""The daemon: one process, one event loop (uvloop), the enabled modules under a supervisor.
+
+Lifecycle: load config -> PID file -> store (migrations) -> storage writer -> modules ->
+control socket and HTTP. SIGTERM/SIGINT drain the queues and flush storage within
+shutdown_timeout_secs, then remove the PID file. SIGHUP (or `cli reload`) loads the config
+again and applies it, or keeps the old one and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from ironpost import __version__
+from ironpost.core.bus import Bus
+from ironpost.core.config import Config, load_config
+from ironpost.core.errors import ConfigError, IronpostError
+from ironpost.core.logging import set_level, setup_logging
+from ironpost.core.module import ModuleContext, ModuleUnavailable
+from ironpost.daemon.control import ControlServer
+from ironpost.daemon.http import HttpServer
+from ironpost.daemon.pidfile import PidFile
+from ironpost.daemon.storage_writer import StorageWriter
+from ironpost.daemon.supervisor import Supervisor
+from ironpost.daemon.wiring import MODULES, load_factory
+from ironpost.storage import open_store
+
+log = logging.getLogger("ironpost.daemon")
+
+# Keys that only take effect on restart: the reload reports them rather than pretending.
+RESTART_ONLY = {"general": {"data_dir", "pid_file", "control_socket", "http_listen", "bus_capacity"}}
+
+
+def runtime_paths(config: Config) -> tuple[Path, Path]:
+    return (
+        config.resolve_path("general", "pid_file", "ironpost.pid"),
+        config.resolve_path("general", "control_socket", "ironpost.sock"),
+    )
+
+
+class Daemon:
+    def __init__(self, config_path: str | None, config: Config | None = None):
+        self.config_path = config_path
+        self.config = config or load_config(config_path)
+        self.pid_path, self.socket_path = runtime_paths(self.config)
+        self.started = time.time()
+        self.stopping = False
+        self.reloads = {"applied": 0, "rejected": 0}
+        self._stop: asyncio.Event | None = None
+        self.http: HttpServer | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def run(self) -> int:
+        import uvloop
+
+        g = self.config.general
+        setup_logging(g.log_level, g.log_format)
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        pid = PidFile(self.pid_path)
+        pid.acquire()
+        if pid.stale_replaced:
+            log.warning("replaced a stale PID file", extra={"pid_file": str(self.pid_path)})
+        try:
+            return uvloop.run(self.main())
+        finally:
+            pid.release()
+
+    async def main(self) -> int:
+        self._stop = asyncio.Event()
+        cfg = self.config
+        self.bus = Bus(cfg.general.bus_capacity)
+        self.store = open_store(cfg)
+        try:
+            await asyncio.to_thread(self.store.migrate)
+        except IronpostError as exc:
+            log.warning("store not ready, alerts will be spooled until it is: %s", exc)
+        st = cfg.section("log_pipeline.storage")
+        self.writer = StorageWriter(self.bus, self.store, batch_size=st.batch_size, retention_days=st.retention_days)
+        writer_task = asyncio.create_task(self.writer.run(), name="storage-writer")
+        self.ctx = ModuleContext(config=cfg, bus=self.bus, data_dir=cfg.data_dir, store=self.store, log=log)
+        self.supervisor = Supervisor(self.ctx)
+        self.unavailable: dict[str, str] = {}
+        for section in MODULES:
+            if cfg.section(section).enabled:
+                self._start_module(section, cfg)
+
+        self.control = ControlServer(self.socket_path, self.handle_control)
+        await self.control.start()
+        if cfg.general.http_listen:
+            self.http = HttpServer(cfg.general.http_listen, self.health, self.metrics)
+            await self.http.start()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        log.info(
+            "ironpost daemon started",
+            extra={"version": __version__, "pid": os.getpid(), "modules": sorted(self.supervisor.modules),
+                   "control_socket": str(self.socket_path), "http": cfg.general.http_listen},
+        )
+        await self._stop.wait()
+        return await self.shutdown(writer_task)
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def shutdown(self, writer_task: asyncio.Task) -> int:
+        self.stopping = True
+        timeout = self.config.general.shutdown_timeout_secs
+        log.info("stopping: draining queues and flushing storage", extra={"timeout_secs": timeout})
+        await self.control.close()
+        if self.http:
+            await self.http.close()
+        code = 0
+        try:
+            async with asyncio.timeout(timeout):
+                await self.supervisor.stop_all()  # sources stop producing first
+                writer_task.cancel()
+                try:
+                    await writer_task
+                except asyncio.CancelledError:
+                    pass
+                flushed = await self.writer.flush()
+                await asyncio.to_thread(self.store.replay)
+                log.info("storage flushed", extra={"flushed": flushed, "written": self.writer.written})
+        except TimeoutError:
+            # Whatever is still queued goes to the spool so a restart replays it.
+            left = [e for sub in self.writer.subs for e in sub.drain_nowait()]
+            if left:
+                self.store.spool(left)
+            log.error("shutdown timed out; spooled %d queued events", len(left))
+            code = 1
+        self.store.close()
+        log.info("ironpost daemon stopped")
+        return code
+
+    # ---- modules -------------------------------------------------------------------------
+    def _start_module(self, section: str, cfg: Config) -> None:
+        try:
+            module = load_factory(section)(cfg)
+        except ModuleUnavailable as exc:
+            self.unavailable[section] = str(exc)
+            log.warning("module %s unavailable: %s", section, exc)
+            return
+        except ImportError as exc:
+            self.unavailable[section] = f"not installed in this build: {exc}"
+            log.error("module %s cannot be loaded: %s", section, exc)
+            return
+        self.unavailable.pop(section, None)
+        self.supervisor.start(module)
+
+    async def reload(self) -> dict[str, Any]:
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            self.reloads["rejected"] += 1
+            log.error("reload rejected, keeping the running config", extra={"problems": exc.problems})
+            return {"ok": False, "error": "invalid config; the running config is kept", "problems": exc.problems}
+        old = self.config
+        changed, restart_needed = [], []
+        for name, keys in RESTART_ONLY.items():
+            for key in keys:
+                if getattr(old.section(name), key) != getattr(new.section(name), key):
+                    restart_needed.append(f"{name}.{key}")
+        g = new.general
+        set_level(g.log_level)
+        if g.log_format != old.general.log_format:
+            setup_logging(g.log_level, g.log_format)
+        self.config = new
+        self.ctx.config = new
+        for section in MODULES:
+            was, now = old.section(section), new.section(section)
+            sub_changed = section == "log_pipeline" and old.section("log_pipeline.storage") != new.section("log_pipeline.storage")
+            if was == now and not sub_changed:
+                continue
+            changed.append(section)
+            running = self.supervisor.modules.get(section)
+            if not now.enabled:
+                await self.supervisor.stop(section)
+            elif running is None:
+                self._start_module(section, new)
+            elif hasattr(running.module, "reload"):
+                await running.module.reload(new)
+            else:
+                await self.supervisor.stop(section)
+                self._start_module(section, new)
+        self.reloads["applied"] += 1
+        log.info("config reloaded", extra={"changed": changed, "restart_needed": restart_needed})
+        return {"ok": True, "changed": changed, "restart_needed": restart_needed}
+
+    # ---- control and observability -----------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        modules = self.supervisor.status()
+        for name, why in self.unavailable.items():
+            modules[name] = {"state": "unavailable", "restarts": 0, "last_error": why}
+        return {
+            "ok": True,
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime_secs": round(time.time() - self.started, 3),
+            "config": self.config_path,
+            "modules": modules,
+            "bus_pending": self.bus.pending(),
+            "store": self.store.name,
+            "spooled": self.store.spooled(),
+            "alerts_written": self.writer.written,
+            "stopping": self.stopping,
+        }
+
+    def health(self) -> dict[str, Any]:
+        failing = [n for n, s in self.supervisor.status().items() if s["state"] == "backoff"]
+        return {"status": "degraded" if failing else "ok", "failing": failing, "uptime_secs": round(time.time() - self.started, 3)}
+
+    def metrics(self) -> dict[str, float]:
+        out: dict[str, float] = {"up": 1, "uptime_seconds": time.time() - self.started}
+        out.update(self.bus.metrics())
+        out.update(self.store.metrics())
+        out["storage_written_total"] = self.writer.written
+        out["reloads_total{result=\"applied\"}"] = self.reloads["applied"]
+        out["reloads_total{result=\"rejected\"}"] = self.reloads["rejected"]
+        for name, st in self.supervisor.modules.items():
+            out[f'module_up{{module="{name}"}}'] = 1 if st.state == "running" else 0
+            out[f'module_restarts_total{{module="{name}"}}'] = st.restarts
+            try:
+                out.update(st.module.metrics())
+            except Exception as exc:  # a module's metrics bug must not break /metrics
+                log.warning("metrics of %s failed: %s", name, exc)
+        try:
+            import resource
+
+            out["resident_memory_max_kilobytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        except ImportError:
+            pass
+        return out
+
+    async def handle_control(self, req: dict[str, Any]) -> dict[str, Any]:
+        cmd = req.get("cmd")
+        if cmd == "status":
+            return self.status()
+        if cmd == "reload":
+            return await self.reload()
+        if cmd == "metrics":
+            return {"ok": True, "metrics": self.metrics()}
+        if cmd == "stop":
+            self.request_stop()
+            return {"ok": True}
+        if cmd == "module":
+            name = req.get("module", "")
+            st = self.supervisor.modules.get(name)
+            if st is None:
+                why = self.unavailable.get(name, "not enabled in the config")
+                return {"ok": False, "error": f"module {name!r} is not running ({why})"}
+            if not hasattr(st.module, "control"):
+                return {"ok": False, "error": f"module {name!r} has no control operations"}
+            result = await st.module.control(req.get("op", ""), req.get("args") or {})
+            return {"ok": True, **result} if "ok" not in result else result
+        return {"ok": False, "error": f"unknown command {cmd!r}; expected status, reload, metrics, stop or module"}

@@ -1,0 +1,79 @@
+"""Moves alerts and actions from the bus into the store, in batches, off the event loop.
+
+A batch the store refuses is spooled by SpoolingStore; the spool is retried every few seconds.
+Retention is enforced once an hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ironpost.core.bus import Bus
+from ironpost.storage.spool import SpoolingStore
+
+log = logging.getLogger("ironpost.storage")
+
+
+class StorageWriter:
+    def __init__(self, bus: Bus, store: SpoolingStore, *, batch_size: int = 500, retention_days: int = 30, replay_every: float = 5.0):
+        self.store = store
+        self.batch_size = batch_size
+        self.retention_days = retention_days
+        self.replay_every = replay_every
+        self.subs = [bus.subscribe("alerts", "storage"), bus.subscribe("actions", "storage")]
+        self.written = 0
+        self._wake = asyncio.Event()
+        self._last_purge = 0.0
+
+    async def run(self) -> None:
+        getters = {}
+        for sub in self.subs:
+            getters[sub] = asyncio.create_task(sub.get())
+        try:
+            while True:
+                done, _ = await asyncio.wait(getters.values(), timeout=self.replay_every, return_when=asyncio.FIRST_COMPLETED)
+                batch = []
+                for sub, task in list(getters.items()):
+                    if task in done:
+                        batch.append(task.result())
+                        batch.extend(sub.drain_nowait(self.batch_size - 1))
+                        getters[sub] = asyncio.create_task(sub.get())
+                if batch:
+                    await self._write(batch)
+                elif self.store.spool_path.exists() or self.store.spool_path.with_suffix(".replaying").exists():
+                    await asyncio.to_thread(self.store.replay)
+                await self._maybe_purge()
+        finally:
+            for task in getters.values():
+                task.cancel()
+
+    async def _write(self, batch: list) -> None:
+        try:
+            await asyncio.to_thread(self.store.write, batch)
+            self.written += len(batch)
+        except Exception:  # never lose a batch to an unexpected backend bug
+            log.exception("store write failed unexpectedly; spooling %d events", len(batch))
+            await asyncio.to_thread(self.store.spool, batch)
+
+    async def _maybe_purge(self) -> None:
+        now = time.time()
+        if now - self._last_purge < 3600:
+            return
+        self._last_purge = now
+        try:
+            n = await asyncio.to_thread(self.store.purge, now - self.retention_days * 86400)
+            if n:
+                log.info("retention: deleted %d rows older than %d days", n, self.retention_days)
+        except Exception as exc:
+            log.warning("retention purge failed: %s", exc)
+
+    async def flush(self) -> int:
+        """Write everything still queued (shutdown). Returns events written."""
+        batch = []
+        for sub in self.subs:
+            batch.extend(sub.drain_nowait())
+        for i in range(0, len(batch), self.batch_size):
+            await self._write(batch[i : i + self.batch_size])
+        return len(batch)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# System packages Ironpost builds and tests with (Debian 12). Idempotent; needs root for apt.
+#   build:   gcc and Python headers (present), libhyperscan-dev (the rule matcher links libhs)
+#   network: python3-bpfcc + kernel headers (XDP module), iproute2 (tests' veth pairs), nftables (bench peer)
+#   docker:  docker.io + busybox-static (container guard tests run a private, offline dockerd)
+set -euo pipefail
+PKGS=(libhyperscan-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static)
+[[ "${1:-}" == "--build-only" ]] && PKGS=(libhyperscan-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "install-deps: missing Debian packages: ${missing[*]} (run as root or: sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
+    # docker.io's postinst may fail to start a service in a container: verify with dpkg, not the exit code.
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" || true
+    for p in "${missing[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || { echo "install-deps: $p failed to install" >&2; exit 1; }
+    done
+fi
+echo "install-deps: ok (${#PKGS[@]} packages present)"

@@ -1,0 +1,84 @@
+import time
+
+import pytest
+
+from ironpost.core.errors import StorageError
+from ironpost.core.events import ActionEvent, AlertEvent
+from ironpost.storage.sqlite import SqliteStore
+from ironpost.storage.spool import SpoolingStore
+
+
+def alerts(n, severity="high", ts=None):
+    return [AlertEvent(rule_id=f"r{i % 3}", title="t", severity=severity, src_ip=f"10.200.0.{i % 250}", timestamp=ts or time.time()) for i in range(n)]
+
+
+def test_sqlite_roundtrip_filters_and_purge(tmp_path):
+    st = SqliteStore(tmp_path / "a.db")
+    st.migrate()
+    st.migrate()  # idempotent
+    old = alerts(3, "low", ts=1000.0)
+    new = alerts(5, "critical")
+    st.write_alerts(old + new)
+    st.write_alerts(new)  # same ids again: no duplicates (spool replays rely on this)
+    st.write_actions([ActionEvent(action="pause", target="web-1", alert_id=new[0].id, dry_run=False)])
+    assert len(st.query_alerts()) == 8
+    assert {a["id"] for a in st.query_alerts(min_severity="high")} == {a.id for a in new}
+    assert len(st.query_alerts(since=time.time() - 60)) == 5
+    assert len(st.query_alerts(limit=2)) == 2
+    assert st.query_actions()[0]["target"] == "web-1"
+    with pytest.raises(StorageError, match="unknown severity"):
+        st.query_alerts(min_severity="urgent")
+    assert st.purge(2000.0) == 3
+    assert len(st.query_alerts()) == 5
+    st.close()
+
+
+def test_sqlite_unwritable_path_is_a_storage_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StorageError, match="cannot open SQLite store"):
+        SqliteStore(tmp_path / "file" / "sub" / "a.db")
+
+
+class FlakyStore(SqliteStore):
+    """Fault injection: a real SQLite store that refuses writes while `down` is set."""
+
+    down = False
+
+    def write_alerts(self, alerts):
+        if self.down:
+            raise StorageError("injected outage")
+        super().write_alerts(alerts)
+
+
+def test_spool_keeps_everything_during_an_outage_and_replays_in_order(tmp_path):
+    inner = FlakyStore(tmp_path / "a.db")
+    st = SpoolingStore(inner, tmp_path / "spool")
+    first, during, after = alerts(10), alerts(25), alerts(5)
+    st.write_alerts(first)
+    inner.down = True
+    st.write_alerts(during[:10])
+    st.write_alerts(during[10:])
+    assert st.spooled() == 25 and st.failures_total == 2
+    assert len(inner.query_alerts(limit=1000)) == 10
+    assert st.replay() == 0  # still down: the spool stays
+    assert st.spooled() == 25
+    inner.down = False
+    st.write_alerts(after)  # the spool is replayed before this write
+    ids = {a["id"] for a in inner.query_alerts(limit=1000)}
+    assert ids == {a.id for a in first + during + after}
+    assert st.spooled() == 0 and st.replayed_total == 25
+
+
+def test_interrupted_replay_is_replayed_again_without_duplicates(tmp_path):
+    inner = FlakyStore(tmp_path / "a.db")
+    st = SpoolingStore(inner, tmp_path / "spool")
+    inner.down = True
+    batch = alerts(7)
+    st.write_alerts(batch)
+    # a crash mid-replay leaves the .replaying file behind
+    st.spool_path.rename(st.spool_path.with_suffix(".replaying"))
+    inner.down = False
+    st2 = SpoolingStore(inner, tmp_path / "spool")
+    assert st2.replay() == 7
+    assert st2.replay() == 0
+    assert len(inner.query_alerts(limit=100)) == 7
