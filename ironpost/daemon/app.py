@@ -72,6 +72,12 @@ class Daemon:
 
     async def main(self) -> int:
         self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        # Handlers first: a SIGTERM during start-up must still end in an orderly shutdown.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         cfg = self.config
         self.bus = Bus(cfg.general.bus_capacity)
         self.store = open_store(cfg)
@@ -94,10 +100,6 @@ class Daemon:
         if cfg.general.http_listen:
             self.http = HttpServer(cfg.general.http_listen, self.health, self.metrics)
             await self.http.start()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         log.info(
             "ironpost daemon started",
             extra={"version": __version__, "pid": os.getpid(), "modules": sorted(self.supervisor.modules),
@@ -156,6 +158,10 @@ class Daemon:
         self.supervisor.start(module)
 
     async def reload(self) -> dict[str, Any]:
+        async with self._reload_lock:  # SIGHUP and `cli reload` at once must not interleave
+            return await self._reload()
+
+    async def _reload(self) -> dict[str, Any]:
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
@@ -172,6 +178,8 @@ class Daemon:
         set_level(g.log_level)
         if g.log_format != old.general.log_format:
             setup_logging(g.log_level, g.log_format)
+        if old.general != new.general:
+            changed.append("general")
         self.config = new
         self.ctx.config = new
         for section in MODULES:
@@ -210,6 +218,7 @@ class Daemon:
             "store": self.store.name,
             "spooled": self.store.spooled(),
             "alerts_written": self.writer.written,
+            "http": f"{self.http.host}:{self.http.port}" if self.http else None,
             "stopping": self.stopping,
         }
 

@@ -24,13 +24,12 @@ class StorageWriter:
         self.replay_every = replay_every
         self.subs = [bus.subscribe("alerts", "storage"), bus.subscribe("actions", "storage")]
         self.written = 0
-        self._wake = asyncio.Event()
+        self._inflight: list = []  # a batch being written when the task was cancelled
+        self._leftover: list = []  # events taken off a queue but not yet written
         self._last_purge = 0.0
 
     async def run(self) -> None:
-        getters = {}
-        for sub in self.subs:
-            getters[sub] = asyncio.create_task(sub.get())
+        getters = {sub: asyncio.create_task(sub.get()) for sub in self.subs}
         try:
             while True:
                 done, _ = await asyncio.wait(getters.values(), timeout=self.replay_every, return_when=asyncio.FIRST_COMPLETED)
@@ -41,13 +40,19 @@ class StorageWriter:
                         batch.extend(sub.drain_nowait(self.batch_size - 1))
                         getters[sub] = asyncio.create_task(sub.get())
                 if batch:
+                    self._inflight = batch
                     await self._write(batch)
-                elif self.store.spool_path.exists() or self.store.spool_path.with_suffix(".replaying").exists():
+                    self._inflight = []
+                elif self.store.spooled():
                     await asyncio.to_thread(self.store.replay)
                 await self._maybe_purge()
         finally:
+            # A getter may have taken an event off its queue just before the cancel: keep it for flush().
             for task in getters.values():
                 task.cancel()
+            for result in await asyncio.gather(*getters.values(), return_exceptions=True):
+                if not isinstance(result, BaseException):
+                    self._leftover.append(result)
 
     async def _write(self, batch: list) -> None:
         try:
@@ -71,7 +76,8 @@ class StorageWriter:
 
     async def flush(self) -> int:
         """Write everything still queued (shutdown). Returns events written."""
-        batch = []
+        # Inserts are idempotent by event id, so rewriting an in-flight batch cannot duplicate.
+        batch, self._inflight, self._leftover = self._inflight + self._leftover, [], []
         for sub in self.subs:
             batch.extend(sub.drain_nowait())
         for i in range(0, len(batch), self.batch_size):

@@ -97,7 +97,7 @@ class Field:
                 return value, "wrong type"
             if value:
                 host, sep, port = value.rpartition(":")
-                if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
                     return value, "not host:port"
             return value, None
         raise AssertionError(f"unknown field kind {k}")
