@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Smoke test of the frozen binary itself (not the venv): version, config validation, and a
+# daemon started with the example config and stopped with SIGTERM.
+set -euo pipefail
+BIN=${1:-dist/ironpost}
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+t0=$(date +%s.%N)
+"$BIN" --version | grep -q "^ironpost "
+t1=$(date +%s.%N)
+echo "smoke: --version ok ($(awk "BEGIN{printf \"%.2f\", $t1-$t0}")s wall), binary $(du -h "$BIN" | cut -f1)"
+
+"$BIN" cli config validate --config ironpost.toml.example
+printf '[general]\nlog_level = "nope"\n' > "$work/bad.toml"
+if "$BIN" cli config validate --config "$work/bad.toml" 2>"$work/err"; then
+    echo "smoke: an invalid config was accepted" >&2; exit 1
+fi
+grep -q "general.log_level" "$work/err"
+
+# The example config, with state moved to a temp dir and the shipped rules.
+export IRONPOST_GENERAL_DATA_DIR="$work/data" IRONPOST_GENERAL_HTTP_LISTEN="127.0.0.1:0" IRONPOST_LOG_PIPELINE_RULES_DIR="$PWD/rules"
+"$BIN" daemon --config ironpost.toml.example 2>"$work/daemon.log" &
+pid=$!
+for _ in $(seq 1 200); do [[ -S "$work/data/ironpost.sock" ]] && break; sleep 0.1; done
+[[ -S "$work/data/ironpost.sock" ]] || { echo "smoke: daemon did not start"; cat "$work/daemon.log"; exit 1; }
+"$BIN" cli status --config ironpost.toml.example
+sleep 1
+# A one-file binary runs as a small bootloader plus the Python process (its child): count both.
+rss=0
+for p in $pid $(pgrep -P "$pid" || true); do rss=$((rss + $(awk '/VmRSS/{print $2}' /proc/$p/status))); done
+echo "smoke: idle daemon RSS ${rss} kB (bootloader + daemon)"
+kill -TERM "$pid"
+wait "$pid"
+[[ ! -e "$work/data/ironpost.pid" ]] || { echo "smoke: PID file left behind"; exit 1; }
+grep -q "ironpost daemon stopped" "$work/daemon.log"
+echo "smoke: ok"
