@@ -5,10 +5,14 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 CONFIG ?= packaging/ironpost.local.toml
 
-.PHONY: deps venv build run test test-fast bench binary smoke clean
+.PHONY: deps deps-all venv build run test test-fast bench binary smoke clean
 
-deps:            ## Debian build dependencies (libhyperscan-dev); `packaging/install-deps.sh` installs all test deps
+deps:            ## Debian build dependencies (libhyperscan-dev)
 	bash packaging/install-deps.sh --build-only
+
+deps-all: venv   ## everything the tests use: bcc + kernel headers, docker.io, nftables; bcc made importable in the venv
+	bash packaging/install-deps.sh
+	if [ -f packaging/setup-bcc.sh ]; then bash packaging/setup-bcc.sh $(PY); fi
 
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +28,7 @@ build: deps venv ## compile ext/*.pyx into ironpost/_ext
 run: build       ## build and run the daemon with the local config (SQLite, no root needed)
 	$(PY) -m ironpost daemon --config $(CONFIG)
 
-test: build      ## the full suite: unit, real-part tests, and benchmarks compared with bench/baseline.json
+test: deps-all build  ## the full suite: unit, real-part tests, and benchmarks compared with bench/baseline.json
 	$(PY) -m pytest tests
 	bash bench/run.sh
 
