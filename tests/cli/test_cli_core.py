@@ -1,0 +1,70 @@
+import io
+import logging
+
+import orjson
+from typer.testing import CliRunner
+
+from ironpost.cli import app
+from ironpost.core.logging import setup_logging, trace_id_var
+
+runner = CliRunner()
+
+
+def test_version():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.startswith("ironpost 0.")
+
+
+def test_config_validate_ok_and_invalid(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text('[general]\nlog_level = "debug"\n')
+    r = runner.invoke(app, ["cli", "config", "validate", "--config", str(good)], env={})
+    assert r.exit_code == 0 and "is valid" in r.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[general]\nlog_level = "debug"\nlog_formt = "json"\n[ebpf]\nxdp_mode = "x"\n')
+    r = runner.invoke(app, ["cli", "config", "validate", "--config", str(bad)])
+    assert r.exit_code == 2
+    assert "2 problems" in r.output
+    assert "line 3: general.log_formt: unknown key (did you mean general.log_format?)" in r.output
+    assert "line 5: ebpf.xdp_mode" in r.output
+
+
+def test_config_show_applies_env_and_redacts(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[log_pipeline.storage]\npostgres_url = "postgresql://ironpost:hunter2@db/ironpost"\n')
+    r = runner.invoke(app, ["cli", "config", "show", "--config", str(cfg), "--json"], env={"IRONPOST_GENERAL_LOG_LEVEL": "error"})
+    assert r.exit_code == 0, r.output
+    shown = orjson.loads(r.output)
+    assert shown["general"]["log_level"] == "error"
+    assert shown["log_pipeline.storage"]["postgres_url"] == "postgresql://ironpost:***@db/ironpost"
+    assert "hunter2" not in r.output
+
+
+def test_status_without_daemon_says_so(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[general]\ndata_dir = "{tmp_path}"\n')
+    r = runner.invoke(app, ["cli", "status", "--config", str(cfg)])
+    assert r.exit_code == 1
+    assert "no daemon is listening" in r.output and "ironpost daemon --config" in r.output
+
+
+def test_every_command_has_help_with_an_example():
+    for args in (["daemon"], ["cli", "config", "validate"], ["cli", "config", "show"], ["cli", "status"], ["cli", "reload"], ["cli", "metrics"]):
+        r = runner.invoke(app, args + ["--help"])
+        assert r.exit_code == 0 and "Example" in r.output, args
+
+
+def test_json_logs_carry_level_module_and_trace_id():
+    buf = io.StringIO()
+    setup_logging("info", "json", stream=buf)
+    token = trace_id_var.set("abc123")
+    try:
+        logging.getLogger("ironpost.log_pipeline.rules").warning("rule fired", extra={"rule_id": "ssh"})
+        logging.getLogger("ironpost.daemon").debug("hidden at info")
+    finally:
+        trace_id_var.reset(token)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 1
+    rec = orjson.loads(lines[0])
+    assert rec["level"] == "warning" and rec["module"] == "log_pipeline" and rec["trace_id"] == "abc123"
+    assert rec["msg"] == "rule fired" and rec["rule_id"] == "ssh"
