@@ -15,6 +15,9 @@ from ironpost.core.config.sections import SECTIONS
 from ironpost.core.errors import ConfigError
 
 ENV_PREFIX = "IRONPOST_"
+# IRONPOST_* variables that are not config keys (build, test and CLI switches).
+ENV_RESERVED = {"IRONPOST_NO_EXTENSIONS", "IRONPOST_CONFIG", "IRONPOST_NO_SKIP", "IRONPOST_BUILD_JOBS"}
+ENV_RESERVED_PREFIXES = ("IRONPOST_TEST_",)
 
 
 class SectionView:
@@ -112,7 +115,7 @@ def _env_overrides(environ: Mapping[str, str]) -> tuple[list[tuple[str, str, str
     found, problems = [], []
     names = sorted(SECTIONS, key=len, reverse=True)
     for var, value in environ.items():
-        if not var.startswith(ENV_PREFIX) or var in ("IRONPOST_NO_EXTENSIONS", "IRONPOST_CONFIG"):
+        if not var.startswith(ENV_PREFIX) or var in ENV_RESERVED or var.startswith(ENV_RESERVED_PREFIXES):
             continue
         rest = var[len(ENV_PREFIX):].lower()
         for name in names:
