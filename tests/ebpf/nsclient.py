@@ -5,6 +5,7 @@
   nsclient.py syn  SRC DST PORT N        N bare SYNs from a raw socket (handshakes never complete)
   nsclient.py scan DST PORT0 N           connect() to N consecutive ports (closed: RST)
   nsclient.py icmp DST N                 N echo requests
+  nsclient.py frame IFACE HEX N          N copies of a raw Ethernet frame (AF_PACKET)
 Every mode is bounded by N and prints a JSON summary.
 """
 
@@ -93,6 +94,15 @@ def icmp(dst, n):
     return {"sent": n}
 
 
+def frame(iface, hexframe, n):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    raw = bytes.fromhex(hexframe)
+    for _ in range(n):
+        s.send(raw)
+    return {"sent": n}
+
+
 def main(argv):
     mode, args = argv[0], argv[1:]
     if mode == "udp":
@@ -105,6 +115,8 @@ def main(argv):
         r = scan(args[0], int(args[1]), int(args[2]))
     elif mode == "icmp":
         r = icmp(args[0], int(args[1]))
+    elif mode == "frame":
+        r = frame(args[0], args[1], int(args[2]))
     else:
         raise SystemExit(f"unknown mode {mode}")
     print(json.dumps(r))
