@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import wait_for
+from ebpf_netns import wait_for
 from ironpost.core.errors import EbpfError
 from ironpost.ebpf import layout
 from ironpost.ebpf.ringbuf import decode
