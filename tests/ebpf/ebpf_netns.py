@@ -11,6 +11,8 @@ import json
 import os
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -126,3 +128,19 @@ def wait_for(pred, timeout: float = 3.0, step: float = 0.02):
         if v or time.monotonic() > end:
             return v
         time.sleep(step)
+
+
+def host_mac(veth: Veth) -> bytes:
+    info = json.loads(run("ip", "-j", "link", "show", "dev", veth.host_if).stdout)[0]
+    return bytes.fromhex(info["address"].replace(":", ""))
+
+
+def udp4_frame(veth: Veth, tags: list[tuple[int, int]], dport: int, payload: bytes = b"vlan-test") -> bytes:
+    """Ethernet [+ VLAN tags] + IPv4 + UDP, from the namespace end to the host end."""
+    udp = struct.pack("!HHHH", 40001, dport, 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     socket.inet_aton(veth.ns_ip), socket.inet_aton(veth.host_ip))
+    eth = host_mac(veth) + bytes.fromhex("020000000002")
+    for tpid, vid in tags:
+        eth += struct.pack("!HH", tpid, vid)
+    return eth + struct.pack("!H", 0x0800) + ip + udp

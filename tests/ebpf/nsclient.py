@@ -6,6 +6,8 @@
   nsclient.py scan DST PORT0 N           connect() to N consecutive ports (closed: RST)
   nsclient.py icmp DST N                 N echo requests
   nsclient.py frame IFACE HEX N          N copies of a raw Ethernet frame (AF_PACKET)
+  nsclient.py flood IFACE HEX N SECS     same, as fast as possible, stopping at N frames or SECS
+  nsclient.py paced DST PORT N GAP_MS    N datagrams, GAP_MS apart (latency probes)
 Every mode is bounded by N and prints a JSON summary.
 """
 
@@ -103,6 +105,35 @@ def frame(iface, hexframe, n):
     return {"sent": n}
 
 
+def flood(iface, hexframe, n, max_secs):
+    import time
+
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    s.bind((iface, 0))
+    raw = bytes.fromhex(hexframe)
+    send = s.send
+    t0 = time.perf_counter()
+    deadline = t0 + max_secs
+    sent = 0
+    while sent < n:
+        for _ in range(1000):
+            send(raw)
+        sent += 1000
+        if time.perf_counter() > deadline:
+            break
+    return {"sent": sent, "secs": time.perf_counter() - t0}
+
+
+def paced(dst, port, n, gap_ms):
+    import time
+
+    s = socket.socket(fam(dst), socket.SOCK_DGRAM)
+    for i in range(n):
+        s.sendto(b"probe-%d" % i, (dst, port))
+        time.sleep(gap_ms / 1000)
+    return {"sent": n}
+
+
 def main(argv):
     mode, args = argv[0], argv[1:]
     if mode == "udp":
@@ -117,6 +148,10 @@ def main(argv):
         r = icmp(args[0], int(args[1]))
     elif mode == "frame":
         r = frame(args[0], args[1], int(args[2]))
+    elif mode == "flood":
+        r = flood(args[0], args[1], int(args[2]), float(args[3]))
+    elif mode == "paced":
+        r = paced(args[0], int(args[1]), int(args[2]), float(args[3]))
     else:
         raise SystemExit(f"unknown mode {mode}")
     print(json.dumps(r))

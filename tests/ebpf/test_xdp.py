@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ebpf_netns import wait_for
+from ebpf_netns import host_mac, udp4_frame, wait_for
 from ironpost.core.errors import EbpfError
 from ironpost.ebpf import layout
 from ironpost.ebpf.ringbuf import decode
@@ -186,32 +186,9 @@ def test_stale_program_is_replaced(loader, veth):
     assert "xdp" not in veth.xdp_line()
 
 
-def _host_mac(veth) -> bytes:
-    import json
-    import subprocess
-
-    info = json.loads(subprocess.run(["ip", "-j", "link", "show", "dev", veth.host_if],
-                                     capture_output=True, text=True, check=True).stdout)[0]
-    return bytes.fromhex(info["address"].replace(":", ""))
-
-
-def _udp4_frame(veth, tags: list[tuple[int, int]], dport: int) -> bytes:
-    """Ethernet [+ VLAN tags] + IPv4 + UDP, addressed from the namespace to the host end."""
-    import struct
-
-    payload = b"vlan-test"
-    udp = struct.pack("!HHHH", 40001, dport, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                     socket.inet_aton(veth.ns_ip), socket.inet_aton(veth.host_ip))
-    eth = _host_mac(veth) + bytes.fromhex("020000000002")
-    for tpid, vid in tags:
-        eth += struct.pack("!HH", tpid, vid)
-    return eth + struct.pack("!H", 0x0800) + ip + udp
-
-
 def test_vlan_and_qinq_frames_are_parsed(attached, reader, veth):
-    one = _udp4_frame(veth, [(0x8100, 100)], 7001)
-    two = _udp4_frame(veth, [(0x88A8, 200), (0x8100, 100)], 7002)
+    one = udp4_frame(veth, [(0x8100, 100)], 7001)
+    two = udp4_frame(veth, [(0x88A8, 200), (0x8100, 100)], 7002)
     veth.client("frame", veth.ns_if, one.hex(), 3)
     veth.client("frame", veth.ns_if, two.hex(), 2)
     recs = [r for r in from_ns(records(reader), veth) if r[5] == layout.IPPROTO_UDP]
@@ -224,7 +201,7 @@ def test_vlan_and_qinq_frames_are_parsed(attached, reader, veth):
 
 
 def test_truncated_headers_count_as_parse_errors(attached, veth):
-    eth = _host_mac(veth) + bytes.fromhex("020000000002")
+    eth = host_mac(veth) + bytes.fromhex("020000000002")
     truncated_ip = eth + b"\x08\x00" + b"\x45\x00\x00\x30\x00\x01"
     truncated_vlan = eth + b"\x81\x00\x00"
     before = attached.stats.read()
