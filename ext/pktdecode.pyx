@@ -27,10 +27,11 @@ cdef extern from *:
     unsigned int ipd_load_acq32(const void *p) nogil
     void ipd_store_rel64(void *p, unsigned long long v) nogil
 
-DEF REC_SIZE = 56
-DEF RB_BUSY = 0x80000000
-DEF RB_DISCARD = 0x40000000
-DEF RB_HDR = 8
+cdef enum:
+    REC_SIZE = 56  # struct pkt_rec
+    RB_HDR = 8     # kernel ring buffer record header: u32 len|flags, u32 page offset
+cdef unsigned int RB_BUSY = 0x80000000U      # record reserved, not yet committed
+cdef unsigned int RB_DISCARD = 0x40000000U   # record discarded by the producer
 
 cdef object V6_FLAG = 1 << 128
 

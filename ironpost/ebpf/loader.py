@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -29,7 +30,15 @@ MODE_NAMES = {1: "native", 2: "skb", 3: "hw", 4: "multi"}
 
 
 def source_path() -> Path:
-    return Path(str(resources.files("ironpost.ebpf") / "bpf" / "ironpost_xdp.c"))
+    """The C source: package data, or next to a PyInstaller bundle's root as bpf/."""
+    name = "ironpost_xdp.c"
+    candidates = [Path(str(resources.files("ironpost.ebpf") / "bpf" / name))]
+    if getattr(sys, "frozen", False):
+        candidates.append(Path(getattr(sys, "_MEIPASS", "")) / "bpf" / name)
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise EbpfError(f"XDP program source {name} not found (looked in {', '.join(map(str, candidates))})")
 
 
 def ensure_bpffs(pin_dir: str) -> None:

@@ -103,9 +103,14 @@ class EbpfModule:
             problem = host_problem()
             if problem:
                 raise ModuleUnavailable(problem)
-            self.loader = XdpLoader(c.interface, c.xdp_mode, c.pin_dir, c.ringbuf_pages, c.sample_rate)
+            loader = XdpLoader(c.interface, c.xdp_mode, c.pin_dir, c.ringbuf_pages, c.sample_rate)
             t0 = time.monotonic()
-            await asyncio.to_thread(self.loader.compile)
+            try:
+                await asyncio.to_thread(loader.compile)
+            except BaseException:
+                loader.close()
+                raise
+            self.loader = loader
             log.info("XDP program compiled", extra={"secs": round(time.monotonic() - t0, 2)})
         loader = self.loader
         alerts_sub = ctx.bus.subscribe("alerts", "ebpf-bans")
