@@ -209,3 +209,18 @@ def test_truncated_headers_count_as_parse_errors(attached, veth):
     veth.client("frame", veth.ns_if, truncated_vlan.hex(), 2)
     d = stats_delta(attached, before)
     assert d["parse_errors"] == 5 and d["dropped_packets"] == 0
+
+
+def test_foreign_program_is_left_alone(loader, veth):
+    from bcc import BPF
+
+    other = BPF(text=b"int other_xdp(struct xdp_md *ctx) { return XDP_PASS; }")
+    fn = other.load_func(b"other_xdp", BPF.XDP)
+    BPF.attach_xdp(veth.host_if.encode(), fn, BPF.XDP_FLAGS_SKB_MODE)
+    try:
+        with pytest.raises(EbpfError, match="foreign XDP program .*'other_xdp'"):
+            loader.attach()
+        assert "other_xdp" in veth.xdp_line()
+    finally:
+        BPF.remove_xdp(veth.host_if.encode(), BPF.XDP_FLAGS_SKB_MODE)
+        other.cleanup()
