@@ -110,7 +110,8 @@ class XdpLoader:
             self._bpf = BPF(src_file=str(source_path()).encode(), cflags=cflags)
             self._fn = self._bpf.load_func(layout.PROG_NAME.encode(), BPF.XDP)
         except Exception as exc:  # bcc raises bare Exception for compile and verifier failures
-            raise EbpfError(f"compiling/loading {source_path().name} failed: {exc}") from None
+            raise EbpfError(f"compiling/loading {source_path().name} failed: {exc} (pinned maps under "
+                            f"{self.pin_dir} from another Ironpost version must be removed first)") from None
         b = self._bpf
         ncpu = possible_cpus()
         self.blocklist = Blocklist(

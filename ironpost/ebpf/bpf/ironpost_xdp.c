@@ -12,10 +12,10 @@
 #include <linux/icmp.h>
 #include <linux/icmpv6.h>
 
-#define ETH_P_8021Q_BE  0x0081  /* htons(0x8100) */
-#define ETH_P_8021AD_BE 0xA888  /* htons(0x88A8) */
-#define ETH_P_IP_BE     0x0008
-#define ETH_P_IPV6_BE   0xDD86
+#define ETH_P_8021Q_BE  htons(0x8100)
+#define ETH_P_8021AD_BE htons(0x88A8)
+#define ETH_P_IP_BE     htons(ETH_P_IP)
+#define ETH_P_IPV6_BE   htons(ETH_P_IPV6)
 
 // Counter slots. Per protocol class: packets at 2*class, bytes at 2*class+1.
 enum { P_TCP, P_UDP, P_ICMP, P_ICMP6, P_OTHER_L4, P_NON_IP, P_NCLASS };
