@@ -16,6 +16,7 @@ from ironpost import __version__
 
 GROUPS = [
     ("config", "ironpost.cli.config"),
+    ("net", "ironpost.cli.net"),
 ]
 
 app = typer.Typer(

@@ -1,5 +1,10 @@
 from ironpost.core.config.schema import Field, Section
 
+
+def _power_of_two(v):
+    return None if v > 0 and v & (v - 1) == 0 else "must be a power of two"
+
+
 EBPF = Section(
     "ebpf",
     {
@@ -8,12 +13,20 @@ EBPF = Section(
         "xdp_mode": Field("choice", "skb", "skb (generic), native (driver) or hw (offload)", choices=("skb", "native", "hw")),
         "blocklist": Field("cidr_list", [], "IPs and CIDRs dropped in the kernel from start"),
         "sample_rate": Field("int", 1, "send 1 in N packet records to userspace (SYNs and drops always)", min=1, max=1_000_000),
+        "packet_events_per_sec": Field(
+            "int", 2000, "at most this many PacketEvents per second on the bus topic \"packets\" "
+            "(detectors still see every record); 0 publishes none", min=0, max=10_000_000),
         "auto_block": Field("bool", False, "ban the source IP of any alert in the kernel"),
         "ban_ttl_secs": Field("int", 3600, "how long an automatic ban lasts", min=1),
+        "ban_exempt": Field("cidr_list", ["127.0.0.0/8", "::1/128"], "sources auto_block never bans (your own networks)"),
         "syn_flood_threshold": Field("int", 1000, "SYNs to one destination without completion, per window", min=1),
         "syn_flood_window_secs": Field("float", 10.0, "SYN flood window", min=0.1),
         "port_scan_threshold": Field("int", 50, "distinct destination ports per source, per window", min=1),
         "port_scan_window_secs": Field("float", 60.0, "port scan window", min=0.1),
+        "pin_dir": Field("path", "/sys/fs/bpf/ironpost", "bpffs dir where the blocklist and counters are pinned "
+                         "(the CLI edits them there when no daemon runs)"),
+        "ringbuf_pages": Field("int", 2048, "ring buffer size in 4 KiB pages (power of two; 2048 = 8 MiB, ~131k records)",
+                               min=1, max=262144, check=_power_of_two),
     },
     doc="network module (eBPF/XDP)",
 )

@@ -1,0 +1,243 @@
+"""ironpost cli net: the kernel blocklist and counters of the network module.
+
+Through the running daemon's control socket when it runs (so bans are recorded as actions);
+otherwise directly on the maps pinned under [ebpf] pin_dir (root needed), which the XDP
+program reads when it is next attached, or right away if it still is.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+import orjson
+import typer
+
+from ironpost.core.errors import ConfigError, DaemonError, EbpfError
+
+try:  # the CLI root's shared helpers (lead); a minimal stand-in keeps this group usable alone
+    from ironpost.cli.common import ConfigOption, load_cli_config
+except ImportError:  # pragma: no cover - only before the CLI root lands
+    import os
+
+    from ironpost.core.config import load_config
+
+    ConfigOption = typer.Option(None, "--config", "-c", help="Path to ironpost.toml (default: $IRONPOST_CONFIG, "
+                                "else /etc/ironpost/ironpost.toml if it exists, else built-in defaults).")
+
+    def load_cli_config(path):
+        p = path or os.environ.get("IRONPOST_CONFIG") or (
+            "/etc/ironpost/ironpost.toml" if Path("/etc/ironpost/ironpost.toml").exists() else None)
+        try:
+            return load_config(p)
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2)
+
+app = typer.Typer(help="Network module: kernel (XDP) blocklist and packet counters.", no_args_is_help=True)
+
+DirectOption = typer.Option(False, "--direct", help="Skip the daemon; edit the pinned maps directly (root).")
+JsonOption = typer.Option(False, "--json", help="Print JSON.")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_ttl(text: str) -> float:
+    """'90' / '90s' / '30m' / '1h' / '2d' / '1w' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text or "")
+    if not m or float(m.group(1)) <= 0:
+        raise typer.BadParameter(f"{text!r}: expected a duration such as 90s, 30m, 1h, 2d")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def _usage(message: str):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _fail(message: str):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _via_daemon(cfg, op: str, args: dict[str, Any]) -> dict | None:
+    """The daemon's answer, or None when no daemon (or no running network module) can answer."""
+    try:
+        from ironpost.daemon.control import request
+    except ImportError:
+        return None
+    sock = cfg.resolve_path("general", "control_socket", "ironpost.sock")
+    if not sock.exists():
+        return None
+    try:
+        resp = request(sock, {"cmd": "module", "module": "ebpf", "op": op, "args": args})
+    except DaemonError:
+        return None
+    if not resp.get("ok") and str(resp.get("error", "")).startswith("module 'ebpf' is not running"):
+        return None
+    return resp
+
+
+def _check_target(target: str) -> str:
+    from ironpost.ebpf.maps import parse_target
+
+    try:
+        return str(parse_target(target))
+    except EbpfError as exc:
+        _usage(str(exc))
+
+
+def _fmt_expiry(expires_at: float | None) -> str:
+    import time
+
+    if expires_at is None:
+        return "never"
+    left = expires_at - time.time()
+    return "expired" if left <= 0 else f"in {left:.0f}s"
+
+
+@app.command()
+def block(
+    target: str = typer.Argument(..., help="IP address or CIDR, IPv4 or IPv6."),
+    ttl: Optional[str] = typer.Option(None, "--ttl", help="Ban duration (90s, 30m, 1h, 2d); default: permanent."),
+    config: Optional[Path] = ConfigOption,
+    direct: bool = DirectOption,
+) -> None:
+    """Drop all packets from an address or network in the kernel (XDP).
+
+    Example: ironpost cli net block 203.0.113.7 --ttl 1h
+    Example: ironpost cli net block 2001:db8::/32
+    """
+    net = _check_target(target)
+    ttl_secs = parse_ttl(ttl) if ttl is not None else None
+    cfg = load_cli_config(config)
+    resp = None if direct else _via_daemon(cfg, "block", {"target": net, "ttl_secs": ttl_secs})
+    if resp is not None:
+        if not resp.get("ok"):
+            _fail(resp.get("error", "daemon refused"))
+        entry = resp.get("entry") or {}
+        typer.echo(f"blocked {net} (expires {_fmt_expiry(entry.get('expires_at'))}) via the daemon")
+        return
+    from ironpost.ebpf.maps import Blocklist
+
+    try:
+        bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
+        try:
+            bl.add(net, ttl_secs)
+            entry = bl.get(net)
+        finally:
+            bl.close()
+    except EbpfError as exc:
+        _fail(str(exc))
+    typer.echo(f"blocked {net} (expires {_fmt_expiry(entry.expires_at)}) in the pinned maps")
+
+
+@app.command()
+def unblock(
+    target: str = typer.Argument(..., help="The exact IP or CIDR that was blocked."),
+    config: Optional[Path] = ConfigOption,
+    direct: bool = DirectOption,
+) -> None:
+    """Remove a blocklist entry. Exit code 1 when it was not there.
+
+    Example: ironpost cli net unblock 203.0.113.7
+    """
+    net = _check_target(target)
+    cfg = load_cli_config(config)
+    resp = None if direct else _via_daemon(cfg, "unblock", {"target": net})
+    if resp is not None:
+        if not resp.get("ok"):
+            _fail(resp.get("error", "daemon refused"))
+        removed = resp.get("removed")
+    else:
+        from ironpost.ebpf.maps import Blocklist
+
+        try:
+            bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
+            try:
+                removed = bl.remove(net)
+            finally:
+                bl.close()
+        except EbpfError as exc:
+            _fail(str(exc))
+    if not removed:
+        _fail(f"{net} is not in the blocklist")
+    typer.echo(f"unblocked {net}")
+
+
+@app.command("list")
+def list_(
+    config: Optional[Path] = ConfigOption,
+    direct: bool = DirectOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Show blocklist entries with their hit counts and expiry.
+
+    Example: ironpost cli net list --json
+    """
+    cfg = load_cli_config(config)
+    resp = None if direct else _via_daemon(cfg, "list", {})
+    if resp is not None:
+        if not resp.get("ok"):
+            _fail(resp.get("error", "daemon refused"))
+        entries = resp["entries"]
+    else:
+        from ironpost.ebpf.maps import Blocklist
+
+        try:
+            bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
+            try:
+                entries = [e.to_dict() for e in bl.entries()]
+            finally:
+                bl.close()
+        except EbpfError as exc:
+            _fail(str(exc))
+    if json_out:
+        typer.echo(orjson.dumps(entries, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not entries:
+        typer.echo("blocklist is empty")
+        return
+    typer.echo(f"{'NETWORK':<44} {'HITS':>12}  EXPIRES")
+    for e in sorted(entries, key=lambda e: e["network"]):
+        typer.echo(f"{e['network']:<44} {e['hits']:>12}  {_fmt_expiry(e['expires_at'])}")
+
+
+@app.command()
+def stats(
+    config: Optional[Path] = ConfigOption,
+    direct: bool = DirectOption,
+    json_out: bool = JsonOption,
+) -> None:
+    """Show the XDP program's counters: packets and bytes per protocol, drops, parse errors.
+
+    Example: ironpost cli net stats
+    """
+    cfg = load_cli_config(config)
+    resp = None if direct else _via_daemon(cfg, "stats", {})
+    if resp is not None:
+        if not resp.get("ok"):
+            _fail(resp.get("error", "daemon refused"))
+        kernel = resp["kernel"]
+    else:
+        from ironpost.ebpf.maps import Stats
+
+        try:
+            st = Stats.open_pinned(cfg.section("ebpf").pin_dir)
+            try:
+                kernel = st.read()
+            finally:
+                st.close()
+        except EbpfError as exc:
+            _fail(str(exc))
+    if json_out:
+        typer.echo(orjson.dumps(kernel, option=orjson.OPT_INDENT_2).decode())
+        return
+    from ironpost.ebpf.layout import PROTO_CLASSES
+
+    typer.echo(f"{'PROTO':<8} {'PACKETS':>14} {'BYTES':>16}")
+    for p in PROTO_CLASSES:
+        typer.echo(f"{p:<8} {kernel[f'packets_{p}']:>14} {kernel[f'bytes_{p}']:>16}")
+    for k in ("dropped_packets", "dropped_bytes", "parse_errors", "ringbuf_full", "records_sent", "handshakes_completed"):
+        typer.echo(f"{k:<22} {kernel[k]:>14}")

@@ -1,0 +1,154 @@
+"""The few bpf(2) commands the CLI and the blocklist need, through ctypes and libc only.
+
+Pinned maps outlive the daemon, so `ironpost cli net block` must edit them without bcc (a
+frozen binary may lack it) and without a running daemon. Errors become EbpfError with errno.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import struct
+
+from ironpost.core.errors import EbpfError
+
+_SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
+
+BPF_MAP_LOOKUP_ELEM = 1
+BPF_MAP_UPDATE_ELEM = 2
+BPF_MAP_DELETE_ELEM = 3
+BPF_MAP_GET_NEXT_KEY = 4
+BPF_OBJ_GET = 7
+BPF_OBJ_GET_INFO_BY_FD = 15
+
+BPF_ANY = 0
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def _bpf(cmd: int, attr: ctypes.Array) -> int:
+    if _SYS_BPF is None:
+        raise EbpfError(f"bpf(2) syscall number unknown for {platform.machine()}")
+    ret = _libc.syscall(_SYS_BPF, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
+    if ret < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return ret
+
+
+def obj_get(path: str) -> int:
+    """Open a pinned object; returns a new fd the caller must close."""
+    p = ctypes.create_string_buffer(os.fsencode(path))
+    attr = ctypes.create_string_buffer(struct.pack("<QII", ctypes.addressof(p), 0, 0), 16)
+    try:
+        return _bpf(BPF_OBJ_GET, attr)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise EbpfError(f"no pinned BPF map at {path} (has the network module ever run on this host?)") from None
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            raise EbpfError(f"permission denied opening {path}: run as root") from None
+        raise EbpfError(f"cannot open pinned BPF object {path}: {exc.strerror}") from None
+
+
+class MapInfo:
+    __slots__ = ("type", "id", "key_size", "value_size", "max_entries", "flags", "name")
+
+    def __init__(self, raw: bytes):
+        self.type, self.id, self.key_size, self.value_size, self.max_entries, self.flags = struct.unpack_from("<6I", raw)
+        self.name = raw[24:40].split(b"\0", 1)[0].decode(errors="replace")
+
+
+def map_info(fd: int) -> MapInfo:
+    info = ctypes.create_string_buffer(80)
+    attr = ctypes.create_string_buffer(struct.pack("<IIQ", fd, 80, ctypes.addressof(info)), 16)
+    try:
+        _bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
+    except OSError as exc:
+        raise EbpfError(f"BPF map info for fd {fd}: {exc.strerror}") from None
+    return MapInfo(info.raw)
+
+
+def possible_cpus() -> int:
+    """Per-CPU map values hold one slot per *possible* CPU, not per online one."""
+    with open("/sys/devices/system/cpu/possible") as f:
+        n = 0
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n = max(n, int(hi or lo) + 1)
+        return n
+
+
+class RawMap:
+    """Key/value bytes access to one BPF map by fd."""
+
+    def __init__(self, fd: int, key_size: int, value_size: int, owns_fd: bool = False):
+        self.fd = fd
+        self.key_size = key_size
+        self.value_size = value_size
+        self._owns = owns_fd
+        self._k = ctypes.create_string_buffer(key_size)
+        self._k2 = ctypes.create_string_buffer(key_size)
+        self._v = ctypes.create_string_buffer(value_size)
+
+    @classmethod
+    def open_pinned(cls, path: str, value_size: int | None = None) -> "RawMap":
+        fd = obj_get(path)
+        info = map_info(fd)
+        return cls(fd, info.key_size, value_size or info.value_size, owns_fd=True)
+
+    def _attr(self, key_addr: int, val_addr: int, flags: int = 0) -> ctypes.Array:
+        return ctypes.create_string_buffer(struct.pack("<IIQQQ", self.fd, 0, key_addr, val_addr, flags), 32)
+
+    def lookup(self, key: bytes) -> bytes | None:
+        ctypes.memmove(self._k, key, self.key_size)
+        try:
+            _bpf(BPF_MAP_LOOKUP_ELEM, self._attr(ctypes.addressof(self._k), ctypes.addressof(self._v)))
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            raise EbpfError(f"BPF map lookup: {exc.strerror}") from None
+        return self._v.raw
+
+    def update(self, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
+        k = ctypes.create_string_buffer(key, self.key_size)
+        v = ctypes.create_string_buffer(value, self.value_size)
+        try:
+            _bpf(BPF_MAP_UPDATE_ELEM, self._attr(ctypes.addressof(k), ctypes.addressof(v), flags))
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise EbpfError("BPF map is full") from None
+            raise EbpfError(f"BPF map update: {exc.strerror}") from None
+
+    def delete(self, key: bytes) -> bool:
+        k = ctypes.create_string_buffer(key, self.key_size)
+        try:
+            _bpf(BPF_MAP_DELETE_ELEM, self._attr(ctypes.addressof(k), 0))
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return False
+            raise EbpfError(f"BPF map delete: {exc.strerror}") from None
+        return True
+
+    def keys(self, limit: int = 10_000_000):
+        """Iterate keys. A key deleted during the walk may restart it (kernel semantics),
+        so `limit` bounds the walk."""
+        cur: ctypes.Array | None = None
+        for _ in range(limit):
+            nxt = ctypes.create_string_buffer(self.key_size)
+            addr = ctypes.addressof(cur) if cur is not None else 0
+            try:
+                _bpf(BPF_MAP_GET_NEXT_KEY, self._attr(addr, ctypes.addressof(nxt)))
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    return
+                raise EbpfError(f"BPF map walk: {exc.strerror}") from None
+            yield nxt.raw
+            cur = nxt
+
+    def close(self) -> None:
+        if self._owns and self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
