@@ -1,0 +1,1 @@
+"""Log pipeline: collectors, parsers, rules, thresholds."""
