@@ -54,12 +54,15 @@ class SpoolingStore(Store):
 
     # --- spooling ------------------------------------------------------------------------
     def spooled(self) -> int:
-        """Events waiting in the spool file."""
-        try:
-            with self.spool_path.open("rb") as fh:
-                return sum(1 for _ in fh)
-        except FileNotFoundError:
-            return 0
+        """Events waiting in the spool file (and in a replay that failed half-way)."""
+        total = 0
+        for path in (self.spool_path, self.spool_path.with_suffix(".replaying")):
+            try:
+                with path.open("rb") as fh:
+                    total += sum(1 for _ in fh)
+            except FileNotFoundError:
+                pass
+        return total
 
     def _write(self, events: list) -> None:
         if not events:
