@@ -135,9 +135,12 @@ def list_alerts(
         console.print("no alerts" + (f" since {_fmt_ts(since_ts)} UTC" if since_ts else "") + (f" at {severity} or above" if severity else ""))
         return
     table = Table(title=f"{len(rows)} alert(s)", show_lines=False)
-    for col in ("time (UTC)", "severity", "rule", "source", "count"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("title", overflow="fold")
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("rule", overflow="fold")
+    table.add_column("source", overflow="fold")
+    table.add_column("count", no_wrap=True, justify="right")
+    table.add_column("title", overflow="fold", min_width=12)
     for a in rows:
         source = a.get("src_ip") or a.get("container_name") or ", ".join(f"{k}={v}" for k, v in (a.get("group") or {}).items()) or "-"
         sev = a.get("severity", "?")
