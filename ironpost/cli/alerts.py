@@ -12,6 +12,7 @@ from typing import Optional
 
 import orjson
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -134,13 +135,11 @@ def list_alerts(
     if not rows:
         console.print("no alerts" + (f" since {_fmt_ts(since_ts)} UTC" if since_ts else "") + (f" at {severity} or above" if severity else ""))
         return
-    table = Table(title=f"{len(rows)} alert(s)", show_lines=False)
-    table.add_column("time (UTC)", no_wrap=True)
-    table.add_column("severity", no_wrap=True)
-    table.add_column("rule", overflow="fold")
-    table.add_column("source", overflow="fold")
+    table = Table(title=f"{len(rows)} alert(s)", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("time (UTC)", "severity", "rule", "source"):
+        table.add_column(col, no_wrap=True)
     table.add_column("count", no_wrap=True, justify="right")
-    table.add_column("title", overflow="fold", min_width=12)
+    table.add_column("title", overflow="fold")
     for a in rows:
         source = a.get("src_ip") or a.get("container_name") or ", ".join(f"{k}={v}" for k, v in (a.get("group") or {}).items()) or "-"
         sev = a.get("severity", "?")
