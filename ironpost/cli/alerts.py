@@ -70,13 +70,16 @@ def parse_since(text: str, now: float | None = None) -> float:
     return dt.timestamp()  # naive: local time, like journalctl --since
 
 
-def load_cli_config(path: Optional[Path]) -> Config:
-    """--config, else $IRONPOST_CONFIG, else /etc/ironpost/ironpost.toml if it exists, else defaults.
-    (A stand-in until ironpost.cli.common lands; same rules.)"""
-    if path is None:
-        env = os.environ.get("IRONPOST_CONFIG")
-        path = Path(env) if env else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-    return load_config(path)
+try:  # the shared loader (exits 2 listing every config problem), once it is on this branch
+    from ironpost.cli.common import load_cli_config
+except ImportError:  # pragma: no cover - only before the CLI root lands
+
+    def load_cli_config(path: Optional[Path]) -> Config:
+        """--config, else $IRONPOST_CONFIG, else /etc/ironpost/ironpost.toml if it exists, else defaults."""
+        if path is None:
+            env = os.environ.get("IRONPOST_CONFIG")
+            path = Path(env) if env else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+        return load_config(path)
 
 
 def _fmt_ts(ts: float) -> str:
@@ -92,7 +95,7 @@ def list_alerts(
     severity: Optional[str] = typer.Option(None, "--severity", help=f"minimum severity: {', '.join(SEVERITIES)}"),
     limit: int = typer.Option(100, "--limit", min=1, max=1_000_000, help="at most this many alerts (newest first)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line instead of a table"),
-    config: Optional[Path] = typer.Option(None, "--config", help="ironpost.toml (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="ironpost.toml (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml)"),
 ) -> None:
     """List stored alerts, newest first.
 
