@@ -52,7 +52,7 @@ def _head_crc(fh, length: int) -> int:
 
 
 class _Tailed:
-    __slots__ = ("path", "fh", "key", "pos", "committed", "framer", "gone_since")
+    __slots__ = ("path", "fh", "key", "pos", "committed", "framer", "gone_since", "head_len", "head_crc")
 
     def __init__(self, path: str, fh, key: str, pos: int, max_line: int, skipping: bool = False):
         self.path = path
@@ -63,6 +63,8 @@ class _Tailed:
         self.framer = LineFramer(max_line)
         self.framer._skipping = skipping  # resumed inside an over-long line: drop its rest
         self.gone_since: float | None = None
+        self.head_len = 0  # how much of the file's start is fingerprinted in head_crc
+        self.head_crc = 0
 
 
 class FileTail:
@@ -86,8 +88,8 @@ class FileTail:
                 self._scan(first)
                 first = False
                 for t in list(self._files.values()):
+                    self._check_truncated(t)  # before reading, so nothing of a rewritten file is read at the old offset
                     await self._drain(t, emit)
-                    self._check_truncated(t)
                     if t.gone_since is not None and time.monotonic() - t.gone_since >= self.config.rotate_grace:
                         await self._drain(t, emit)
                         await self._close(t, emit)
@@ -182,15 +184,22 @@ class FileTail:
     def _check_truncated(self, t: _Tailed) -> None:
         try:
             size = os.fstat(t.fh.fileno()).st_size
+            # copytruncate followed by fast writes can regrow the file past our offset before we
+            # look: its first bytes then differ from the ones we read
+            regrown = t.head_len and _head_crc(t.fh, t.head_len) != t.head_crc
         except OSError:
             return
-        if size < t.pos:  # copytruncate: the content we read is gone, start again at 0
+        if size < t.pos or regrown:
             self._stats["truncations_total"] += 1
             log.info("file truncated, reading from the start", extra={"path": t.path})
             t.fh.seek(0)
             t.pos = t.committed = 0
             t.framer = LineFramer(self.config.max_line)
+            t.head_len = t.head_crc = 0
             self._dirty = True
+        elif t.head_len < _HEAD and t.committed > t.head_len:
+            t.head_len = min(t.committed, _HEAD)
+            t.head_crc = _head_crc(t.fh, t.head_len)
 
     async def _close(self, t: _Tailed, emit: Emit) -> None:
         rest = t.framer.flush()  # the file will not grow any more: its last unterminated line is whole

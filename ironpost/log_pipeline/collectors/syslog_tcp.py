@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from ironpost.core.errors import LogPipelineError
 from ironpost.core.framing import LineFramer
 from ironpost.log_pipeline.collectors.base import DEFAULT_MAX_LINE, Emit, labelled
 
@@ -190,8 +191,11 @@ class SyslogTcp:
 
     async def run(self, emit: Emit) -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _Conn(self), self.config.host, self.config.port,
-                                          reuse_address=True, backlog=1024)
+        try:
+            server = await loop.create_server(lambda: _Conn(self), self.config.host, self.config.port,
+                                              reuse_address=True, backlog=1024)
+        except OSError as exc:
+            raise LogPipelineError(f"syslog TCP cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}") from exc
         self.bound = server.sockets[0].getsockname()[:2]
         self.started.set()
         log.info("syslog TCP listening", extra={"addr": f"{self.bound[0]}:{self.bound[1]}"})

@@ -14,6 +14,7 @@ import logging
 import socket
 from dataclasses import dataclass
 
+from ironpost.core.errors import LogPipelineError
 from ironpost.log_pipeline.collectors.base import DEFAULT_MAX_LINE, Emit, labelled
 
 log = logging.getLogger("ironpost.log_pipeline.syslog_udp")
@@ -70,15 +71,14 @@ class SyslogUdp:
         family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.config.rcvbuf)
             except OSError:
                 pass  # the kernel caps it at net.core.rmem_max; the default still works
             sock.bind((self.config.host, self.config.port))
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise LogPipelineError(f"syslog UDP cannot listen on {self.config.host}:{self.config.port}: {exc.strerror or exc}") from exc
         self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
         self.bound = sock.getsockname()[:2]
         self.started.set()

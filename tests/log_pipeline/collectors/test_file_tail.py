@@ -281,3 +281,26 @@ def test_damaged_offsets_file_does_not_stop_collection(tmp_path, logs):
     lines, m = run_uv(main())
     assert lines == expect(b"a", 0, 3)
     assert m['lp_collector_errors_total{collector="file_tail"}'] == 1
+
+
+def test_copytruncate_regrown_past_offset_before_the_next_poll(tmp_path, logs):
+    """Truncated and quickly rewritten past our offset: sizes alone cannot tell, the head bytes can."""
+    path = logs / "app.log"
+
+    async def main():
+        sink = Sink()
+        tail = make(tmp_path, poll_interval=0.05)
+        task = asyncio.create_task(tail.run(sink))
+        write(path, b"before", 0, 100)
+        await sink.wait_for(100)
+        await asyncio.sleep(0.12)  # the head fingerprint is taken on a poll after reading
+        with open(path, "r+b") as fh:  # no await in between: the tailer cannot see the short file
+            fh.truncate(0)
+        write(path, b"after", 0, 300)
+        await sink.wait_for(400)
+        await asyncio.sleep(0.15)
+        await stop(task)
+        return sink
+
+    sink = run_uv(main())
+    assert_exactly_once(sink.lines, expect(b"before", 0, 100) + expect(b"after", 0, 300))

@@ -278,3 +278,26 @@ def test_tcp_backpressure_pauses_instead_of_dropping():
     sink, tcp = run_uv(run())
     assert sink.lines == [MSG % i for i in range(n)]
     assert label(tcp, "paused_total") > 0
+
+
+def test_port_in_use_is_a_clear_typed_error():
+    import pytest
+
+    from ironpost.core.errors import LogPipelineError
+
+    async def main():
+        tcp_busy = socket.socket()
+        tcp_busy.bind(("127.0.0.1", 0))
+        tcp_busy.listen(1)
+        udp_busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp_busy.bind(("127.0.0.1", 0))
+        try:
+            with pytest.raises(LogPipelineError, match="syslog TCP cannot listen on 127.0.0.1:"):
+                await SyslogTcp(SyslogTcpConfig("127.0.0.1", tcp_busy.getsockname()[1])).run(Sink())
+            with pytest.raises(LogPipelineError, match="syslog UDP cannot listen on 127.0.0.1:"):
+                await SyslogUdp(SyslogUdpConfig("127.0.0.1", udp_busy.getsockname()[1])).run(Sink())
+        finally:
+            tcp_busy.close()
+            udp_busy.close()
+
+    run_uv(main())
