@@ -17,36 +17,47 @@ import redis
 
 from ironpost.core.errors import StorageError
 
-# KEYS[1] window zset; ARGV: ts, window, member, ttl_ms, max_events
+# KEYS[1] window zset; ARGV: ts, window, member, ttl_ms, max_events.
+# Same rules as the in-memory MemoryState: events older than (newest - window) are dropped,
+# at most max_events are kept, and the count is of events in [ts - window, ts].
 _HIT = """
 local ts = tonumber(ARGV[1])
-local low = ts - tonumber(ARGV[2])
+local win = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.17g', low))
+local newest = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.17g', newest - win))
 local cap = tonumber(ARGV[5])
 if cap > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(cap + 1)) end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return redis.call('ZCOUNT', KEYS[1], string.format('%.17g', low), ARGV[1])
+return redis.call('ZCOUNT', KEYS[1], string.format('%.17g', ts - win), ARGV[1])
 """
 
-# KEYS[1] mark; ARGV: ts, window, ttl_ms. A mark older (in event time) than the window no
-# longer counts, even if its key has not expired yet (replays run faster than wall time).
+# KEYS[1] mark; ARGV: ts, window, ttl_ms. Fresh when unmarked or the mark is more than a
+# window away in event time; otherwise the mark moves forward to ts, so a burst that keeps
+# going stays one incident until it has been quiet for a window (as in MemoryState).
+# Event time, not key expiry, decides: replays run far faster than wall time.
 _MARK_ONCE = """
-local prev = redis.call('GET', KEYS[1])
 local ts = tonumber(ARGV[1])
+local win = tonumber(ARGV[2])
+local prev = redis.call('GET', KEYS[1])
+local mark = ts
+local fresh = 1
 if prev then
-  local age = ts - tonumber(prev)
-  if age < tonumber(ARGV[2]) and age > -tonumber(ARGV[2]) then return 0 end
+  prev = tonumber(prev)
+  if ts - prev <= win and ts >= prev - win then
+    fresh = 0
+    if prev > ts then mark = prev end
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-return 1
+redis.call('SET', KEYS[1], string.format('%.17g', mark), 'PX', ARGV[3])
+return fresh
 """
 
 
 class RedisState:
-    def __init__(self, url: str, prefix: str = "ironpost", *, ttl_slack: float = 60.0, max_events: int = 100_000,
+    def __init__(self, url: str, prefix: str = "ironpost:lp", *, ttl_slack: float = 60.0, max_events: int = 4096,
                  timeout: float = 2.0):
-        self.prefix = prefix
+        self.prefix = prefix.rstrip(":")
         self.ttl_slack = ttl_slack
         self.max_events = max_events
         try:
@@ -78,9 +89,9 @@ class RedisState:
             raise StorageError(f"Redis hit failed: {exc}") from exc
 
     def clear(self, key: str) -> None:
-        """Forget a window (e.g. after its threshold fired)."""
+        """Forget the key's events and its mark."""
         try:
-            self._r.delete(self._wkey(key))
+            self._r.delete(self._wkey(key), self._okey(key))
         except redis.RedisError as exc:
             raise StorageError(f"Redis clear failed: {exc}") from exc
 
@@ -93,7 +104,7 @@ class RedisState:
         return float(rows[0][1]) if rows else None
 
     def mark_once(self, key: str, ts: float, window: float) -> bool:
-        """True (and marks it) when key was not marked within `window` of event-time ts."""
+        """True when key was not marked within `window` before event-time ts; the mark moves to ts either way."""
         try:
             return bool(self._mark(keys=[self._okey(key)], args=[repr(float(ts)), repr(float(window)), self._ttl_ms(window)]))
         except redis.RedisError as exc:

@@ -72,10 +72,14 @@ def test_concurrent_hits_are_atomic(prefix):
 
 def test_mark_once_dedups_within_the_window(state):
     assert state.mark_once("d", 100.0, 60) is True
-    assert state.mark_once("d", 159.0, 60) is False
-    assert state.mark_once("d", 161.0, 60) is True  # event time moved past the window
-    assert state.mark_once("d", 170.0, 60) is False
+    assert state.mark_once("d", 159.0, 60) is False  # the mark moves to 159: the burst goes on
+    assert state.mark_once("d", 219.0, 60) is False  # exactly one window after the last call: still one incident
+    assert state.mark_once("d", 279.5, 60) is True  # quiet for more than a window: a new incident
+    assert state.mark_once("d", 250.0, 60) is False  # a late event inside the window does not move the mark back
+    assert state.mark_once("d", 339.0, 60) is False  # within a window of 279.5, not of 250
     assert state.mark_once("e", 170.0, 60) is True
+    state.clear("d")  # forgets events and the mark
+    assert state.mark_once("d", 341.0, 60) is True
 
 
 def test_only_one_concurrent_mark_wins(prefix):
@@ -126,3 +130,44 @@ def test_unreachable_redis_raises_storage_error_quickly():
     with pytest.raises(StorageError):
         s.ping()
     assert time.monotonic() - t0 < 5
+
+
+def test_same_answers_as_the_in_memory_state():
+    """RedisState and the engine's MemoryState must agree, or one daemon alone (memory) and two
+    daemons sharing Redis would raise different alerts for the same log."""
+    state_mod = pytest.importorskip("ironpost.log_pipeline.buckets.state", reason="MemoryState lives on the engine branch")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    parts = urlsplit(support.REDIS_URL)
+    support.need(support.tcp_open(parts.hostname or "127.0.0.1", parts.port or 6379), "Redis not reachable")
+    windows = {"a": 5.0, "b": 60.0, "c": 1.5}
+    op = st.tuples(st.sampled_from(["hit", "mark", "clear"]), st.sampled_from(sorted(windows)), st.integers(0, 40))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(op, max_size=40))
+    def check(ops):
+        prefix = "ironpost-test-" + os.urandom(6).hex()
+        red, mem = RedisState(support.REDIS_URL, prefix), state_mod.MemoryState()
+        now = 1000.0
+        try:
+            for name, key, step in ops:
+                now += step / 4  # event time moves forward, in steps of 0 to 10 s
+                w = windows[key]
+                if name == "hit":
+                    assert red.hit(key, now, w) == mem.hit(key, now, w), (name, key, now)
+                    assert red.first_seen(key) == mem.first_seen(key)
+                elif name == "mark":
+                    assert red.mark_once(key, now, w) == mem.mark_once(key, now, w), (name, key, now)
+                else:
+                    red.clear(key)
+                    mem.clear(key)
+        finally:
+            r = redis.Redis.from_url(support.REDIS_URL)
+            keys = list(r.scan_iter(match=prefix + ":*"))
+            if keys:
+                r.delete(*keys)
+            r.close()
+            red.close()
+
+    check()

@@ -8,8 +8,6 @@ LOG_PIPELINE = Section(
         "files": Field("list", [], "file globs to tail (rotation-safe; offsets kept in data_dir)"),
         "syslog_udp": Field("addr", "", "syslog UDP listen address, e.g. 127.0.0.1:5514; empty disables"),
         "syslog_tcp": Field("addr", "", "syslog TCP listen address (RFC 6587); empty disables"),
-        "max_line_bytes": Field("int", 65536, "longer lines are cut and counted", min=256, max=65536),
-        "json_max_depth": Field("int", 32, "deeper JSON is a counted error", min=1, max=32),
         # --- collectors (file tail, syslog UDP/TCP) ---
         "file_offsets_path": Field("path", "", "where file-tail offsets are kept; empty means <data_dir>/file_offsets.json"),
         "files_start_at": Field(
@@ -19,6 +17,8 @@ LOG_PIPELINE = Section(
         "udp_queue_size": Field("int", 65536, "syslog UDP datagrams buffered before new ones are dropped (and counted)", min=16, max=10_000_000),
         "tcp_idle_timeout_secs": Field("float", 60.0, "a syslog TCP connection without a complete frame for this long is closed (slow-loris guard)", min=0.05, max=86400),
         "tcp_max_connections": Field("int", 256, "syslog TCP connections accepted at once; more are refused and counted", min=1, max=100_000),
+        "max_line_bytes": Field("int", 65536, "longer lines are cut and counted", min=256, max=65536),
+        "json_max_depth": Field("int", 32, "deeper JSON is a counted error", min=1, max=32),
     },
     doc="log pipeline: collectors, parsers, rules",
     subsections=("storage",),
@@ -32,7 +32,6 @@ LOG_PIPELINE_STORAGE = Section(
         "redis_url": Field("url", "", "shared threshold/dedup state in Redis", secret=True),
         "retention_days": Field("int", 30, "alerts and actions older than this are deleted", min=1),
         "batch_size": Field("int", 500, "alerts written per batch", min=1, max=100_000),
-        "redis_prefix": Field("str", "ironpost", "key prefix for shared state in Redis (daemons sharing one attacker view use the same prefix)"),
     },
     doc="where alerts and actions are stored",
 )
