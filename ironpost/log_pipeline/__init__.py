@@ -1,1 +1,1 @@
-"""Log pipeline: collectors, parsers, rules, thresholds."""
+"""Log pipeline: collectors -> batch parse + match (ext) -> rule conditions -> thresholds -> alerts."""
