@@ -35,10 +35,10 @@ class SpoolingStore(Store):
         self.migrated = True
 
     def write_alerts(self, alerts: list[AlertEvent]) -> None:
-        self._write(alerts)
+        self.write(alerts)
 
     def write_actions(self, actions: list[ActionEvent]) -> None:
-        self._write(actions)
+        self.write(actions)
 
     def query_alerts(self, **kw):
         return self.inner.query_alerts(**kw)
@@ -54,7 +54,7 @@ class SpoolingStore(Store):
 
     # --- spooling ------------------------------------------------------------------------
     def spooled(self) -> int:
-        """Events waiting in the spool file (and in a replay that failed half-way)."""
+        """Events waiting in the spool (including a replay that was interrupted)."""
         total = 0
         for path in (self.spool_path, self.spool_path.with_suffix(".replaying")):
             try:
@@ -64,7 +64,8 @@ class SpoolingStore(Store):
                 pass
         return total
 
-    def _write(self, events: list) -> None:
+    def write(self, events: list) -> None:
+        """Write a mixed batch of alerts and actions; on StorageError spool it instead."""
         if not events:
             return
         with self._lock:
@@ -76,7 +77,7 @@ class SpoolingStore(Store):
                 self._write_inner(events)
             except StorageError as exc:
                 self.failures_total += 1
-                self._append(events)
+                self.spool(events)
                 log.warning("store unavailable, spooled %d events", len(events), extra={"error": str(exc), "spool": str(self.spool_path)})
 
     def replay(self) -> int:
@@ -98,7 +99,8 @@ class SpoolingStore(Store):
         if actions:
             self.inner.write_actions(actions)
 
-    def _append(self, events: list) -> None:
+    def spool(self, events: list) -> None:
+        """Append events to the spool file (fsynced) for a later replay."""
         self.spool_path.parent.mkdir(parents=True, exist_ok=True)
         data = b"".join(e.to_json() + b"\n" for e in events)
         with self.spool_path.open("ab") as fh:

@@ -155,7 +155,7 @@ def test_replayed_spool_of_committed_batch_adds_nothing(pg_url, tmp_path):
     store = SpoolingStore(inner, tmp_path / "spool")
     batch = alerts(20)
     store.write_alerts(batch)
-    store._append(batch)  # what a lost commit reply leads to
+    store.spool(batch)  # what a lost commit reply leads to
     store.write_alerts(alerts(5, start=20))
     assert store.spooled() == 0
     assert inner.count("alerts") == (25, 25)
