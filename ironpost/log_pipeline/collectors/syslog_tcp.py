@@ -48,7 +48,7 @@ def _one_line(msg: bytes) -> bytes:
 
 
 class _Conn(asyncio.Protocol):
-    __slots__ = ("srv", "transport", "source", "octet", "framer", "buf", "skip", "last_progress", "paused", "accepted", "expired")
+    __slots__ = ("srv", "transport", "source", "octet", "framer", "buf", "skip", "last_progress", "paused", "accepted", "expired", "framed")
 
     def __init__(self, srv: "SyslogTcp"):
         self.srv = srv
@@ -60,6 +60,7 @@ class _Conn(asyncio.Protocol):
         self.paused = False
         self.accepted = False
         self.expired = False
+        self.framed = False  # a length-prefixed frame has been read on this connection
         self.last_progress = time.monotonic()
 
     def connection_made(self, transport) -> None:
@@ -82,16 +83,18 @@ class _Conn(asyncio.Protocol):
         srv._stats["bytes_total"] += len(data)
         if self.octet is None:
             self.octet = 0x31 <= data[0] <= 0x39
-        if self.octet:
-            out = self._octets(data)
-        else:
-            lines0, cut0 = self.framer.lines, self.framer.cut
-            out = self.framer.feed(data)
-            srv._stats["lines_total"] += self.framer.lines - lines0
-            srv._stats["oversized_total"] += self.framer.cut - cut0
+        out = self._octets(data) if self.octet else self._lines(data)
         if out:
             self.last_progress = time.monotonic()
             srv._push(out, self)
+
+    def _lines(self, data: bytes) -> bytes:
+        srv = self.srv
+        lines0, cut0 = self.framer.lines, self.framer.cut
+        out = self.framer.feed(data)
+        srv._stats["lines_total"] += self.framer.lines - lines0
+        srv._stats["oversized_total"] += self.framer.cut - cut0
+        return out
 
     def _octets(self, data: bytes) -> bytes:
         srv, max_line = self.srv, self.srv.config.max_line
@@ -110,11 +113,11 @@ class _Conn(asyncio.Protocol):
             sp = buf.find(b" ", pos, pos + _MAX_LEN_DIGITS + 1)
             if sp < 0:
                 if n - pos > _MAX_LEN_DIGITS:
-                    return self._framing_error(out)
+                    return self._framing_error(out, buf)
                 break
             prefix = buf[pos:sp]
             if not prefix.isdigit():
-                return self._framing_error(out)
+                return self._framing_error(out, buf)
             length = int(prefix)
             take = length if length <= max_line else max_line
             start = sp + 1
@@ -123,6 +126,7 @@ class _Conn(asyncio.Protocol):
             msg = _one_line(buf[start : start + take])
             if msg:
                 out.append(msg)
+            self.framed = True
             pos = start + take
             if length > max_line:
                 srv._stats["oversized_total"] += 1
@@ -134,7 +138,13 @@ class _Conn(asyncio.Protocol):
         out.append(b"")
         return b"\n".join(out)
 
-    def _framing_error(self, out: list[bytes]) -> bytes:
+    def _framing_error(self, out: list[bytes], buf: bytes) -> bytes:
+        if not self.framed and not out:
+            # the first "length" was no length: a newline-framed sender whose lines start with
+            # a digit (no PRI, e.g. an ISO timestamp). Read this connection as lines instead.
+            self.octet = False
+            self.buf = b""
+            return self._lines(buf)
         self.srv._stats["framing_errors_total"] += 1
         log.warning("bad RFC 6587 length prefix, closing connection", extra={"peer": self.source})
         self.buf = b""

@@ -301,3 +301,22 @@ def test_port_in_use_is_a_clear_typed_error():
             udp_busy.close()
 
     run_uv(main())
+
+
+def test_tcp_lines_starting_with_a_digit_fall_back_to_newline_framing():
+    lines = [b"2026-11-30T12:00:%02dZ web1 app[1]: hello %d" % (i, i) for i in range(50)]
+
+    async def body(tcp, sink):
+        r, w = await connect(tcp)
+        data = b"".join(l + b"\n" for l in lines)
+        w.write(data[:3])  # too short to decide on its own
+        await w.drain()
+        await asyncio.sleep(0.05)
+        w.write(data[3:])
+        await w.drain()
+        await sink.wait_for(50)
+        w.close()
+
+    sink, tcp, _ = tcp_session(body)
+    assert sink.lines == lines
+    assert label(tcp, "framing_errors_total") == 0
