@@ -26,6 +26,7 @@ from ironpost.log_pipeline.collectors.base import DEFAULT_MAX_LINE, Emit, labell
 log = logging.getLogger("ironpost.log_pipeline.syslog_tcp")
 
 _MAX_LEN_DIGITS = 10
+_TRAILERS = (b"\r", b"\x00")
 
 
 @dataclass
@@ -113,24 +114,27 @@ class _Conn(asyncio.Protocol):
             sp = buf.find(b" ", pos, pos + _MAX_LEN_DIGITS + 1)
             if sp < 0:
                 if n - pos > _MAX_LEN_DIGITS:
-                    return self._framing_error(out, buf)
+                    return self._framing_error(out, buf, pos)
                 break
             prefix = buf[pos:sp]
             if not prefix.isdigit():
-                return self._framing_error(out, buf)
+                return self._framing_error(out, buf, pos)
             length = int(prefix)
             take = length if length <= max_line else max_line
             start = sp + 1
             if n - start < take:
                 break
-            msg = _one_line(buf[start : start + take])
+            msg = buf[start : start + take]
+            if b"\n" in msg or msg.endswith(_TRAILERS):
+                msg = _one_line(msg)
             if msg:
                 out.append(msg)
-            self.framed = True
             pos = start + take
             if length > max_line:
                 srv._stats["oversized_total"] += 1
                 self.skip = length - max_line
+        if pos:
+            self.framed = True
         self.buf = buf[pos:] if pos < n else b""
         srv._stats["lines_total"] += len(out)
         if not out:
@@ -138,8 +142,8 @@ class _Conn(asyncio.Protocol):
         out.append(b"")
         return b"\n".join(out)
 
-    def _framing_error(self, out: list[bytes], buf: bytes) -> bytes:
-        if not self.framed and not out:
+    def _framing_error(self, out: list[bytes], buf: bytes, pos: int) -> bytes:
+        if not self.framed and pos == 0:
             # the first "length" was no length: a newline-framed sender whose lines start with
             # a digit (no PRI, e.g. an ISO timestamp). Read this connection as lines instead.
             self.octet = False
