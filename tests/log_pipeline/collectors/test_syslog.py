@@ -320,3 +320,31 @@ def test_tcp_lines_starting_with_a_digit_fall_back_to_newline_framing():
     sink, tcp, _ = tcp_session(body)
     assert sink.lines == lines
     assert label(tcp, "framing_errors_total") == 0
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_msg = st.binary(min_size=1, max_size=300).map(lambda b: b"<13>" + b.replace(b"\n", b"_").replace(b"\r", b"_").rstrip(b"\x00"))
+
+
+@settings(max_examples=40, deadline=None)
+@given(msgs=st.lists(_msg, min_size=1, max_size=40), cuts=st.lists(st.integers(1, 400), min_size=1, max_size=20),
+       octet=st.booleans())
+def test_tcp_framing_survives_any_split(msgs, cuts, octet):
+    data = b"".join((b"%d %s" % (len(m), m)) if octet else m + b"\n" for m in msgs)
+
+    async def body(tcp, sink):
+        r, w = await connect(tcp)
+        pos, i = 0, 0
+        while pos < len(data):
+            step = cuts[i % len(cuts)]
+            w.write(data[pos : pos + step])
+            await w.drain()
+            pos += step
+            i += 1
+        await sink.wait_for(len(msgs))
+        w.close()
+
+    sink, tcp, _ = tcp_session(body)
+    assert sink.lines == msgs
+    assert label(tcp, "framing_errors_total") == 0
