@@ -19,6 +19,7 @@ import asyncio
 import glob
 import logging
 import os
+import stat
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class FileTail:
         self.name = config.name
         self._files: dict[str, _Tailed] = {}  # by "dev:ino"
         self._saved: dict[str, dict] = {}
+        self._unreadable: set[str] = set()
         self._had_offsets = False
         self._dirty = False
         self._stats = dict.fromkeys(
@@ -91,7 +93,6 @@ class FileTail:
                     self._check_truncated(t)  # before reading, so nothing of a rewritten file is read at the old offset
                     await self._drain(t, emit)
                     if t.gone_since is not None and time.monotonic() - t.gone_since >= self.config.rotate_grace:
-                        await self._drain(t, emit)
                         await self._close(t, emit)
                 if self._dirty:
                     self._save_offsets()
@@ -114,7 +115,7 @@ class FileTail:
                     st = os.stat(path)
                 except OSError:
                     continue
-                if not os.path.isfile(path):
+                if not stat.S_ISREG(st.st_mode):
                     continue
                 seen.setdefault(f"{st.st_dev}:{st.st_ino}", path)
         for key, path in seen.items():
@@ -136,9 +137,12 @@ class FileTail:
         try:
             fh = open(path, "rb", buffering=0)
         except OSError as exc:
-            self._stats["errors_total"] += 1
-            log.warning("cannot open file to tail", extra={"path": path, "error": str(exc)})
+            if key not in self._unreadable:  # retried every poll; reported once
+                self._unreadable.add(key)
+                self._stats["errors_total"] += 1
+                log.warning("cannot open file to tail", extra={"path": path, "error": str(exc)})
             return
+        self._unreadable.discard(key)
         size = os.fstat(fh.fileno()).st_size
         rec = self._saved.get(key)
         skipping = False
