@@ -17,6 +17,7 @@ from ironpost import __version__
 GROUPS = [
     ("config", "ironpost.cli.config"),
     ("net", "ironpost.cli.net"),
+    ("alerts", "ironpost.cli.alerts"),
 ]
 
 app = typer.Typer(

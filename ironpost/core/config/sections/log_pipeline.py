@@ -8,6 +8,15 @@ LOG_PIPELINE = Section(
         "files": Field("list", [], "file globs to tail (rotation-safe; offsets kept in data_dir)"),
         "syslog_udp": Field("addr", "", "syslog UDP listen address, e.g. 127.0.0.1:5514; empty disables"),
         "syslog_tcp": Field("addr", "", "syslog TCP listen address (RFC 6587); empty disables"),
+        # --- collectors (file tail, syslog UDP/TCP) ---
+        "file_offsets_path": Field("path", "", "where file-tail offsets are kept; empty means <data_dir>/file_offsets.json"),
+        "files_start_at": Field(
+            "choice", "end", "where to start a file seen for the first time on the very first run "
+            "(files that appear later are always read from the beginning)", choices=("end", "beginning")),
+        "files_poll_interval_secs": Field("float", 0.25, "how often tailed files are checked for new data and rotation", min=0.01, max=60),
+        "udp_queue_size": Field("int", 65536, "syslog UDP datagrams buffered before new ones are dropped (and counted)", min=16, max=10_000_000),
+        "tcp_idle_timeout_secs": Field("float", 60.0, "a syslog TCP connection without a complete frame for this long is closed (slow-loris guard)", min=0.05, max=86400),
+        "tcp_max_connections": Field("int", 256, "syslog TCP connections accepted at once; more are refused and counted", min=1, max=100_000),
         "max_line_bytes": Field("int", 65536, "longer lines are cut and counted", min=256, max=65536),
         "json_max_depth": Field("int", 32, "deeper JSON is a counted error", min=1, max=32),
     },
