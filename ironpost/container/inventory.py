@@ -96,8 +96,15 @@ class Inventory:
         """Load the list (raises ContainerError when the engine is unreachable) and start watching."""
         self._changed = asyncio.Condition()
         self._closed = False
-        await self.refresh()
-        self._task = asyncio.create_task(self._watch(), name="container-inventory-events")
+        # Stream first, list second: an event between the two is applied twice (harmless), never lost.
+        stream = await asyncio.to_thread(self._open_stream)
+        self.connected = True
+        try:
+            await self.refresh()
+        except BaseException:
+            self._close_stream()
+            raise
+        self._task = asyncio.create_task(self._watch(stream), name="container-inventory-events")
 
     async def close(self) -> None:
         self._closed = True
@@ -137,21 +144,19 @@ class Inventory:
 
     # --- the events stream -------------------------------------------------------------------
 
-    async def _watch(self) -> None:
+    async def _watch(self, stream) -> None:
         delay = 0.25
-        first = True
         loop = asyncio.get_running_loop()
         while not self._closed:
             queue: asyncio.Queue = asyncio.Queue()
             try:
-                stream = await asyncio.to_thread(self._open_stream)
-                self.connected = True
-                if not first:
+                if stream is None:
+                    stream = await asyncio.to_thread(self._open_stream)
+                    self.connected = True
                     # Whatever happened while we were away is only in a full list.
                     await self.refresh()
                     log.info("docker events stream reconnected", extra={"reconnects": self.reconnects})
-                first = False
-                delay = 0.25
+                    delay = 0.25
                 threading.Thread(target=_pump, args=(stream, loop, queue), name="docker-events", daemon=True).start()
                 while True:
                     ev = await queue.get()
@@ -163,6 +168,7 @@ class Inventory:
                 log.debug("docker events stream unavailable", extra={"error": str(exc)})
             finally:
                 self._close_stream()
+                stream = None
             if self._closed:
                 return
             self.connected = False
