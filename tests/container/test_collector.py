@@ -1,0 +1,80 @@
+"""The Docker log collector against the real private dockerd."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from conftest import IMAGE, TEST_LABEL
+from ironpost.container.collector import DockerLogCollector
+
+pytestmark = pytest.mark.docker
+
+SCRIPT = (
+    'echo "sshd[1]: Failed password for root from 127.0.0.1"; '
+    'echo -n "partial "; sleep 0.3; echo "line joined"; '
+    'echo "to stderr" >&2; sleep 3600'
+)
+
+
+def test_collector_follows_logs_with_container_identity(dockerd, docker_client, trio):
+    got: list[tuple[bytes, str]] = []
+
+    async def emit(chunk: bytes, source: str) -> None:
+        got.append((chunk, source))
+
+    async def main():
+        col = DockerLogCollector(dockerd.host, names=("log-*",), poll_secs=0.2)
+        task = asyncio.create_task(col.run(emit))
+        try:
+            await asyncio.sleep(0.3)  # the first scan has run; web-1 etc. are not followed (filter)
+            c = await asyncio.to_thread(
+                docker_client.containers.run, IMAGE, ["sh", "-c", SCRIPT], name="log-1", detach=True, init=True,
+                labels={TEST_LABEL: "1"},
+            )
+            async with asyncio.timeout(10):
+                while sum(ch.count(b"\n") for ch, _ in got) < 3:
+                    await asyncio.sleep(0.05)
+            return c, col.metrics()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    c, metrics = asyncio.run(main())
+    assert {s for _, s in got} == {f"docker:log-1:{c.id}"}
+    lines = b"".join(ch for ch, _ in got).splitlines()
+    assert lines == [b"sshd[1]: Failed password for root from 127.0.0.1", b"partial line joined", b"to stderr"]
+    assert all(ch.endswith(b"\n") for ch, _ in got)  # whole lines only
+    assert metrics["container_logs_followed"] == 1 and metrics["container_logs_lines_total"] == 3
+
+
+def test_collector_skips_history_of_containers_running_at_start(dockerd, docker_client, trio):
+    c = docker_client.containers.run(IMAGE, ["sh", "-c", 'echo "old line"; sleep 3600'], name="log-2", detach=True,
+                                     init=True, labels={TEST_LABEL: "1"})
+    got = []
+
+    async def emit(chunk, source):
+        got.append(chunk)
+
+    async def main():
+        await asyncio.sleep(1.1)  # `since` has one-second resolution on this engine
+        col = DockerLogCollector(dockerd.host, names=("log-2",), poll_secs=0.2)
+        task = asyncio.create_task(col.run(emit))
+        try:
+            async with asyncio.timeout(5):
+                while col.metrics()["container_logs_followed"] < 1:
+                    await asyncio.sleep(0.05)
+            await asyncio.to_thread(c.exec_run, ["sh", "-c", "echo new line > /proc/1/fd/1"])
+            async with asyncio.timeout(10):
+                while not got:
+                    await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    assert b"".join(got) == b"new line\n"
