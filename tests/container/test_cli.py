@@ -6,7 +6,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from conftest import state_of
+from container_support import state_of
 from ironpost.cli import actions as actions_cli
 from ironpost.cli import container as container_cli
 from ironpost.cli import policy as policy_cli

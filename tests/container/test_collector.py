@@ -7,7 +7,7 @@ import contextlib
 
 import pytest
 
-from conftest import IMAGE, TEST_LABEL
+from container_support import IMAGE, TEST_LABEL
 from ironpost.container.collector import DockerLogCollector
 
 pytestmark = pytest.mark.docker

@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from conftest import make_container, networks_of, state_of
+from container_support import make_container, networks_of, state_of
 from ironpost.container.client import DockerCallError, Engine, connect
 from ironpost.container.executor import Executor
 from ironpost.container.model import ContainerInfo

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from conftest import make_container, networks_of, state_of
+from container_support import make_container, networks_of, state_of
 from ironpost.container.inventory import Inventory
 from ironpost.container.client import Engine
 from ironpost.container.module import ContainerModule
