@@ -8,6 +8,7 @@ with `transient` telling the retry loops whether trying again can help.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable, TypeVar
 
 import docker
@@ -112,14 +113,19 @@ class Engine:
         self.docker_host = docker_host
         self.timeout = timeout
         self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()  # worker threads share one Engine; connect once, not per thread
         self.connects = 0
 
     @property
     def client(self) -> docker.DockerClient:
-        if self._client is None:
-            self._client = connect(self.docker_host, self.timeout)
-            self.connects += 1
-        return self._client
+        client = self._client
+        if client is not None:
+            return client
+        with self._lock:
+            if self._client is None:
+                self._client = connect(self.docker_host, self.timeout)
+                self.connects += 1
+            return self._client
 
     @property
     def api(self):

@@ -236,3 +236,16 @@ def test_module_reconnects_after_dockerd_restart(dockerd, docker_client, trio, t
     (web,) = asyncio.run(main())
     assert (web.target, web.action, web.result) == ("web-1", "pause", "ok")
     assert state_of(docker_client, "web-1")["Paused"] is True
+
+
+def test_reload_applies_new_policies_and_settings(tmp_path):
+    """No engine needed: reload only re-reads files and settings."""
+    cfg = make_config(tmp_path, "unix:///nonexistent.sock")
+    mod = ContainerModule(cfg)
+    asyncio.run(mod.reload(cfg))
+    assert [p.name for p in mod.policies.policies] == ["stop-web-critical", "cut-db", "pause-web"]
+    (tmp_path / "policies" / "guard.toml").write_text('[[policy]]\nname = "only"\naction = "stop"\n')
+    (tmp_path / "policies" / "broken.toml").unlink()
+    asyncio.run(mod.reload(cfg))
+    assert [p.name for p in mod.policies.policies] == ["only"] and mod.policies.errors == []
+    assert mod.metrics()["container_policies"] == 1
