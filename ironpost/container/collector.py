@@ -44,6 +44,7 @@ class DockerLogCollector:
     def __init__(self, engine: Engine | str, *, names: tuple[str, ...] = (), poll_secs: float = 2.0,
                  max_line: int = 65536, queue_chunks: int = 256):
         """names: globs on container names to follow (empty = all running containers)."""
+        self._own_engine = isinstance(engine, str)
         self.engine = Engine(engine) if isinstance(engine, str) else engine
         self.names = tuple(names)
         self.poll_secs = poll_secs
@@ -85,7 +86,8 @@ class DockerLogCollector:
             for f in list(self._followers.values()):
                 _close(f)
             self._followers.clear()
-            self.engine.close()
+            if self._own_engine:
+                self.engine.close()
 
     async def _emit(self, emit: Emit, f: _Follower, buf: bytes) -> None:
         self.counts["chunks"] += 1

@@ -148,3 +148,13 @@ def test_image_globs_match_implicit_latest():
 def test_missing_directory_is_empty(tmp_path):
     ps = load_policies(tmp_path / "nope")
     assert len(ps) == 0 and ps.errors == []
+
+
+def test_shipped_example_policies_are_valid():
+    path = Path(__file__).resolve().parents[2] / "packaging" / "policies"
+    ps = load_policies(path)
+    assert ps.errors == [] and [p.name for p in ps.policies] == ["stop-on-critical", "cut-database-networks", "pause-named"]
+    plan = ps.plan(alert("critical", container_name="web-1"), ALL)
+    assert [(d.policy.name, d.container.name) for d in plan.decisions] == [("stop-on-critical", "web-1")]
+    plan = ps.plan(alert("high"), ALL)  # names nothing: only filtered policies act
+    assert [(d.policy.name, d.container.name) for d in plan.decisions] == [("cut-database-networks", "db-1")]
