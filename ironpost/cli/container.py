@@ -109,7 +109,7 @@ def ls(
     sec = cfg.section("container")
     engine = Engine(sec.docker_host, sec.docker_timeout_secs)
     try:
-        summaries = engine.run("list containers", lambda cl: cl.api.containers(all=all_))
+        summaries = engine.containers(all_=all_)
     except ContainerError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None

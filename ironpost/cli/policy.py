@@ -127,6 +127,6 @@ def _engine_containers(cfg) -> list[ContainerInfo]:
     sec = cfg.section("container")
     engine = Engine(sec.docker_host, min(sec.docker_timeout_secs, 5.0))
     try:
-        return [ContainerInfo.from_summary(s) for s in engine.run("list containers", lambda cl: cl.api.containers(all=True))]
+        return [ContainerInfo.from_summary(s) for s in engine.containers()]
     finally:
         engine.close()

@@ -139,6 +139,13 @@ class Engine:
             self.reset()
             raise
 
+    def inspect(self, ref: str) -> dict[str, Any]:
+        return self.run(f"inspect {ref[:64]}", lambda cl: cl.api.inspect_container(ref))
+
+    def containers(self, *, all_: bool = True) -> list[dict[str, Any]]:
+        """The list call's summaries (id, names, image, state, labels, networks) in one request."""
+        return self.run("list containers", lambda cl: cl.api.containers(all=all_))
+
     def ping(self) -> bool:
         return bool(self.run("ping", lambda c: c.ping()))
 

@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any, Awaitable, Callable
 
 from ironpost.container.client import Engine
+from ironpost.container.model import ContainerInfo
 from ironpost.core.errors import ContainerError
 from ironpost.core.framing import LineFramer
 
@@ -97,15 +98,14 @@ class DockerLogCollector:
     async def _poll(self, loop, queue, started: float, first: bool) -> None:
         while True:
             try:
-                running = await asyncio.to_thread(self.engine.run, "list containers", lambda cl: cl.api.containers())
+                running = await asyncio.to_thread(self.engine.containers, all_=False)
             except ContainerError as exc:
                 self.counts["poll_errors"] += 1
                 log.debug("log collector cannot list containers", extra={"error": str(exc)})
                 running = None
             if running is not None:
-                for s in running:
-                    cid = s["Id"]
-                    name = (s.get("Names") or ["/" + cid[:12]])[0].lstrip("/")
+                for c in map(ContainerInfo.from_summary, running):
+                    cid, name = c.id, c.name
                     if cid in self._followers or not self.wanted(name):
                         continue
                     # At start: from now. Seen later: from its beginning, or from where its stream stopped.

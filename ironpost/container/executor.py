@@ -164,12 +164,9 @@ class Executor:
 
     # Blocking helpers below run in a worker thread.
 
-    def _inspect(self, ref: str) -> dict[str, Any]:
-        return self.engine.run(f"inspect {ref}", lambda cl: cl.api.inspect_container(ref))
-
     def _act(self, action: str, c: ContainerInfo, networks: tuple[str, ...], ev: ActionEvent, alert: AlertEvent | None) -> str:
         # Inspect fresh: the inventory may be a few seconds old, and an id pins the exact container.
-        info = self._inspect(c.id)
+        info = self.engine.inspect(c.id)
         now = ContainerInfo.from_inspect(info)
         if now.exempt:  # labels cannot change on a live container, but the snapshot may be from another one
             ev.details["_why"] = "container is exempt (label ironpost.exempt=true)"
@@ -215,7 +212,7 @@ class Executor:
 
     def _release(self, name: str, record: dict[str, Any] | None, ev: ActionEvent) -> str:
         try:
-            info = self._inspect(record["id"] if record else name)
+            info = self.engine.inspect(record["id"] if record else name)
         except ContainerNotFound:
             if record:  # the container is gone: nothing left to restore
                 self.state.forget(name)

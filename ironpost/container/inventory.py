@@ -80,8 +80,7 @@ class Inventory:
     # --- updating ----------------------------------------------------------------------------
 
     def refresh_sync(self) -> dict[str, ContainerInfo]:
-        summaries = self.engine.run("list containers", lambda cl: cl.api.containers(all=True))
-        fresh = {s["Id"]: ContainerInfo.from_summary(s) for s in summaries}
+        fresh = {s["Id"]: ContainerInfo.from_summary(s) for s in self.engine.containers()}
         self._containers = fresh
         self._refreshed_at = self.clock()
         self.refreshes += 1
@@ -208,7 +207,7 @@ class Inventory:
             self._containers.pop(cid, None)
         else:
             try:
-                info = await asyncio.to_thread(self.engine.run, f"inspect {cid[:12]}", lambda cl: cl.api.inspect_container(cid))
+                info = await asyncio.to_thread(self.engine.inspect, cid)
                 c = ContainerInfo.from_inspect(info)
                 self._containers[c.id] = c
             except ContainerNotFound:

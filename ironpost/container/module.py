@@ -24,13 +24,14 @@ def state_path(config: Config) -> Path:
     return config.resolve_path("container", "state_file", "container_isolations.json")
 
 
-def build_executor(config: Config, engine: Engine, publish=None) -> Executor:
+def executor_settings(config: Config) -> dict[str, Any]:
     sec = config.section("container")
-    return Executor(
-        engine, state_path(config), auto_isolate=sec.auto_isolate, rate_limit_secs=sec.rate_limit_secs,
-        retries=sec.action_retries, retry_backoff_secs=sec.retry_backoff_secs,
-        stop_timeout_secs=sec.stop_timeout_secs, publish=publish,
-    )
+    return {"auto_isolate": sec.auto_isolate, "rate_limit_secs": sec.rate_limit_secs, "retries": sec.action_retries,
+            "retry_backoff_secs": sec.retry_backoff_secs, "stop_timeout_secs": sec.stop_timeout_secs}
+
+
+def build_executor(config: Config, engine: Engine, publish=None) -> Executor:
+    return Executor(engine, state_path(config), publish=publish, **executor_settings(config))
 
 
 class ContainerModule:
@@ -133,10 +134,7 @@ class ContainerModule:
         self._load_policies()
         sec = config.section("container")
         if self.executor is not None:
-            self.executor.configure(
-                auto_isolate=sec.auto_isolate, rate_limit_secs=sec.rate_limit_secs, retries=sec.action_retries,
-                retry_backoff_secs=sec.retry_backoff_secs, stop_timeout_secs=sec.stop_timeout_secs,
-            )
+            self.executor.configure(**executor_settings(config))
         if self.inventory is not None:
             self.inventory.ttl_secs = sec.inventory_ttl_secs
             self.inventory.reconnect_max_secs = sec.reconnect_max_secs
