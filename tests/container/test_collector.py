@@ -78,3 +78,44 @@ def test_collector_skips_history_of_containers_running_at_start(dockerd, docker_
 
     asyncio.run(main())
     assert b"".join(got) == b"new line\n"
+
+
+def test_collector_resumes_after_dockerd_restart(dockerd, docker_client, trio):
+    """Streams end with the engine; the collector follows the container again once it is back."""
+    ticker = 'i=0; while [ $i -lt 400 ]; do echo "tick $i"; i=$((i+1)); sleep 0.05; done; sleep 3600'
+    c = docker_client.containers.run(IMAGE, ["sh", "-c", ticker], name="log-3", detach=True, init=True, labels={TEST_LABEL: "1"})
+    lines: list[bytes] = []
+    sources: set[str] = set()
+
+    async def emit(chunk, source):
+        lines.extend(chunk.splitlines())
+        sources.add(source)
+
+    async def main():
+        col = DockerLogCollector(dockerd.host, names=("log-3",), poll_secs=0.2)
+        task = asyncio.create_task(col.run(emit))
+        try:
+            async with asyncio.timeout(10):
+                while len(lines) < 3:
+                    await asyncio.sleep(0.05)
+            follows = col.counts["follows"]
+            await asyncio.to_thread(dockerd.kill)
+            await asyncio.to_thread(dockerd.start)
+            seen = len(lines)
+            async with asyncio.timeout(15):
+                while col.counts["follows"] == follows or len(lines) < seen + 3:
+                    await asyncio.sleep(0.05)
+            return col.counts["follows"] - follows, seen
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    refollowed, seen = asyncio.run(main())
+    assert refollowed >= 1 and sources == {f"docker:log-3:{c.id}"}
+    assert all(line.startswith(b"tick ") for line in lines)  # no torn lines across the restart
+    numbers = [int(line.split()[1]) for line in lines]
+    before, after = numbers[:seen], numbers[seen:]
+    assert before == sorted(before) and after == sorted(after)
+    assert after[0] > before[-1] - 25  # resumed where it stopped (give or take ~1 s), not replayed from the start
+    assert set(range(numbers[0], numbers[-1] + 1)) <= set(numbers)  # nothing logged while the engine was down is lost
