@@ -7,6 +7,7 @@ with `transient` telling the retry loops whether trying again can help.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from typing import Any, Callable, TypeVar
@@ -72,8 +73,34 @@ def _explain(exc: APIError) -> str:
 
 
 def _short(exc: BaseException) -> str:
+    """One readable line: the OS-level cause when there is one (the SDK nests it three deep)."""
+    cause = _os_cause(exc, 0)
+    if cause is not None:
+        return _ERRNO_TEXT.get(cause.errno, cause.strerror or str(cause)) if cause.errno else str(cause)
+    if isinstance(exc, (requests.Timeout, TimeoutError)):
+        return "timed out"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:300]
+
+
+_ERRNO_TEXT = {
+    errno.ENOENT: "no such socket",
+    errno.ECONNREFUSED: "connection refused; is dockerd running?",
+    errno.EACCES: "permission denied on the socket",
+    errno.ETIMEDOUT: "timed out",
+}
+
+
+def _os_cause(exc: BaseException | None, depth: int) -> OSError | None:
+    if exc is None or depth > 6:
+        return None
+    if isinstance(exc, OSError) and exc.errno:
+        return exc
+    for nested in (*[a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)], exc.__cause__, exc.__context__):
+        found = _os_cause(nested, depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -93,7 +120,7 @@ def connect(docker_host: str, timeout: float = 10.0) -> docker.DockerClient:
     try:
         probe = docker.DockerClient(base_url=docker_host, version="auto", timeout=timeout)
     except (DockerException, requests.RequestException, ConnectionError, TimeoutError) as exc:
-        raise DockerUnavailable(f"Docker engine at {docker_host} is unreachable: {_short(exc)}") from exc
+        raise DockerUnavailable(f"Docker engine at {docker_host} is unreachable ({_short(exc)})") from exc
     server = probe.api.api_version
     if not version_lt(DEFAULT_DOCKER_API_VERSION, server):
         return probe
@@ -102,7 +129,7 @@ def connect(docker_host: str, timeout: float = 10.0) -> docker.DockerClient:
     try:
         return docker.DockerClient(base_url=docker_host, version=DEFAULT_DOCKER_API_VERSION, timeout=timeout)
     except (DockerException, requests.RequestException) as exc:
-        raise DockerUnavailable(f"Docker engine at {docker_host} is unreachable: {_short(exc)}") from exc
+        raise DockerUnavailable(f"Docker engine at {docker_host} is unreachable ({_short(exc)})") from exc
 
 
 class Engine:

@@ -56,7 +56,7 @@ class ContainerModule:
             await asyncio.to_thread(self.engine.ping)
         except ContainerError as exc:
             ctx.bus.unsubscribe(sub)
-            raise ModuleUnavailable(f"container guard: no Docker engine at {sec.docker_host} ({exc})") from None
+            raise ModuleUnavailable(f"container guard: {exc}") from None
         self._load_policies()
         self.executor = build_executor(self.config, self.engine, self._publish)
         self.inventory = Inventory(self.engine, ttl_secs=sec.inventory_ttl_secs, reconnect_max_secs=sec.reconnect_max_secs)
@@ -64,7 +64,7 @@ class ContainerModule:
             await self.inventory.start()
         except DockerUnavailable as exc:
             ctx.bus.unsubscribe(sub)
-            raise ModuleUnavailable(f"container guard: Docker engine at {sec.docker_host} went away during start ({exc})") from None
+            raise ModuleUnavailable(f"container guard: went away during start: {exc}") from None
         log.info("container guard running", extra={
             "docker_host": sec.docker_host, "api_version": self.engine.api_version(), "policies": len(self.policies),
             "auto_isolate": sec.auto_isolate, "containers": len(self.inventory.cached()),

@@ -2,6 +2,8 @@
 
 One JSON file in data_dir, keyed by container name: whether we paused or stopped it and which
 networks we removed (with the aliases and addresses needed to reconnect them as they were).
+The file is re-read on every call (it holds a handful of entries): the daemon and a CLI acting
+directly on the engine may both change it, and neither may work from a stale copy.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ class IsolationState:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._data: dict[str, dict[str, Any]] = self._read()
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:
@@ -35,17 +36,17 @@ class IsolationState:
 
     def get(self, name: str) -> dict[str, Any] | None:
         with self._lock:
-            rec = self._data.get(name)
-            return json.loads(json.dumps(rec)) if rec is not None else None
+            return self._read().get(name)
 
     def all(self) -> dict[str, dict[str, Any]]:
         with self._lock:
-            return json.loads(json.dumps(self._data))
+            return self._read()
 
     def record(self, name: str, container_id: str, *, paused: bool = False, stopped: bool = False,
                networks: list[dict[str, Any]] | None = None, policy: str | None = None, alert_id: str | None = None) -> None:
         with self._lock:
-            rec = self._data.get(name)
+            data = self._read()
+            rec = data.get(name)
             if rec is None or rec.get("id") != container_id:
                 rec = {"id": container_id, "paused": False, "stopped": False, "networks": []}
             rec["paused"] = rec["paused"] or paused
@@ -53,19 +54,20 @@ class IsolationState:
             known = {n["name"] for n in rec["networks"]}
             rec["networks"].extend(n for n in networks or [] if n["name"] not in known)
             rec["policy"], rec["alert_id"] = policy, alert_id
-            self._data[name] = rec
-            self._save()
+            data[name] = rec
+            self._save(data)
 
     def forget(self, name: str) -> None:
         with self._lock:
-            if self._data.pop(name, None) is not None:
-                self._save()
+            data = self._read()
+            if data.pop(name, None) is not None:
+                self._save(data)
 
-    def _save(self) -> None:
+    def _save(self, data: dict[str, dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")  # two processes may write
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self._data, f, indent=1, sort_keys=True)
+            json.dump(data, f, indent=1, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
