@@ -249,3 +249,24 @@ def test_reload_applies_new_policies_and_settings(tmp_path):
     asyncio.run(mod.reload(cfg))
     assert [p.name for p in mod.policies.policies] == ["only"] and mod.policies.errors == []
     assert mod.metrics()["container_policies"] == 1
+
+
+def test_inventory_ttl_triggers_a_full_refresh(dockerd, trio):
+    now = [1000.0]
+
+    async def main():
+        engine = Engine(dockerd.host)
+        inv = Inventory(engine, ttl_secs=30, clock=lambda: now[0])
+        await inv.start()
+        try:
+            n = inv.refreshes
+            await inv.snapshot()
+            assert inv.refreshes == n  # fresh: served from the cache
+            now[0] += 31
+            cs = await inv.snapshot()
+            assert inv.refreshes == n + 1 and {"web-1", "api-1", "db-1"} <= {c.name for c in cs}
+        finally:
+            await inv.close()
+            engine.close()
+
+    asyncio.run(main())
