@@ -71,6 +71,7 @@ class Executor:
             dry_run=not self.auto_isolate, trace_id=alert.trace_id if alert else "",
             details={"container_id": c.id, "image": c.image},
         )
+        self._prune()
         async with self._lock(c.id):
             if c.exempt:
                 self._finish(ev, "skipped", "container is exempt (label ironpost.exempt=true)")
@@ -96,8 +97,7 @@ class Executor:
         if record:
             ev.policy = record.get("policy")
             ev.alert_id = record.get("alert_id")
-            if ev.alert_id:
-                ev.trace_id = ev.alert_id
+            ev.trace_id = record.get("trace_id") or ev.alert_id or ev.id
         async with self._lock(record["id"] if record else name):
             await self._run(ev, lambda: self._release(name, record, ev))
         if ev.result == "ok":
@@ -122,6 +122,17 @@ class Executor:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         return lock
+
+    def _prune(self, keep: int = 4096) -> None:
+        """Bound the per-container memory: forget containers whose rate-limit window has passed."""
+        if len(self._last) <= keep:
+            return
+        horizon = self.clock() - self.rate_limit_secs
+        for cid in [k for k, t in self._last.items() if t < horizon]:
+            del self._last[cid]
+            lock = self._locks.get(cid)
+            if lock is not None and not lock.locked():
+                del self._locks[cid]
 
     def _rate_limited(self, cid: str) -> bool:
         last = self._last.get(cid)
@@ -172,7 +183,7 @@ class Executor:
             ev.details["_why"] = "container is exempt (label ironpost.exempt=true)"
             return "skipped"
         state = info.get("State") or {}
-        alert_id = alert.id if alert else None
+        origin = {"policy": ev.policy, "alert_id": alert.id if alert else None, "trace_id": ev.trace_id}
         if action == "pause":
             if state.get("Paused"):
                 ev.details["already"] = True
@@ -181,14 +192,14 @@ class Executor:
                 return "skipped"
             else:
                 self.engine.run(f"pause {c.name}", lambda cl: cl.api.pause(c.id))
-                self.state.record(c.name, c.id, paused=True, policy=ev.policy, alert_id=alert_id)
+                self.state.record(c.name, c.id, paused=True, **origin)
             return "ok"
         if action == "stop":
             if not state.get("Running"):
                 ev.details["already"] = True
             else:
                 self.engine.run(f"stop {c.name}", lambda cl: cl.api.stop(c.id, timeout=self.stop_timeout_secs))
-                self.state.record(c.name, c.id, stopped=True, policy=ev.policy, alert_id=alert_id)
+                self.state.record(c.name, c.id, stopped=True, **origin)
             return "ok"
         if action == "network_disconnect":
             attached = (info.get("NetworkSettings") or {}).get("Networks") or {}
@@ -203,7 +214,7 @@ class Executor:
                     "ipv4": ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or None,
                 })
                 # Record after each network: if the next one fails, release still restores this one.
-                self.state.record(c.name, c.id, networks=[removed[-1]], policy=ev.policy, alert_id=alert_id)
+                self.state.record(c.name, c.id, networks=[removed[-1]], **origin)
             ev.details["networks"] = [r["name"] for r in removed]
             if not targets:
                 ev.details["already"] = True

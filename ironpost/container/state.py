@@ -43,7 +43,8 @@ class IsolationState:
             return self._read()
 
     def record(self, name: str, container_id: str, *, paused: bool = False, stopped: bool = False,
-               networks: list[dict[str, Any]] | None = None, policy: str | None = None, alert_id: str | None = None) -> None:
+               networks: list[dict[str, Any]] | None = None, policy: str | None = None, alert_id: str | None = None,
+               trace_id: str | None = None) -> None:
         with self._lock:
             data = self._read()
             rec = data.get(name)
@@ -53,7 +54,7 @@ class IsolationState:
             rec["stopped"] = rec["stopped"] or stopped
             known = {n["name"] for n in rec["networks"]}
             rec["networks"].extend(n for n in networks or [] if n["name"] not in known)
-            rec["policy"], rec["alert_id"] = policy, alert_id
+            rec["policy"], rec["alert_id"], rec["trace_id"] = policy, alert_id, trace_id
             data[name] = rec
             self._save(data)
 

@@ -101,6 +101,7 @@ def test_network_disconnect_and_release_reconnects(trio, docker_client, make_exe
     assert networks_of(docker_client, "web-1") == set()
     rel = asyncio.run(ex.release("web-1"))
     assert rel.result == "ok", rel.error
+    assert rel.trace_id == ev.trace_id and rel.alert_id == ev.alert_id  # traceable to the isolating alert
     assert sorted(rel.details["restored"]) == ["connect:bridge", "connect:ipt-front"]
     nets = docker_client.api.inspect_container("web-1")["NetworkSettings"]["Networks"]
     assert set(nets) == {"bridge", "ipt-front"}

@@ -17,7 +17,8 @@ def test_records_merge_and_are_shared_between_processes(tmp_path):
     assert daemon_view.get("web-1") is None and daemon_view.all() == {}
     daemon_view.record("web-1", "id2", stopped=True)  # a new container under the same name starts afresh
     daemon_view.record("web-1", "id3", paused=True)
-    assert cli_view.get("web-1") == {"id": "id3", "paused": True, "stopped": False, "networks": [], "policy": None, "alert_id": None}
+    assert cli_view.get("web-1") == {"id": "id3", "paused": True, "stopped": False, "networks": [], "policy": None, "alert_id": None,
+                                      "trace_id": None}
 
 
 def test_damaged_file_starts_empty(tmp_path):
