@@ -18,6 +18,9 @@ GROUPS = [
     ("config", "ironpost.cli.config"),
     ("net", "ironpost.cli.net"),
     ("alerts", "ironpost.cli.alerts"),
+    ("actions", "ironpost.cli.actions"),
+    ("policy", "ironpost.cli.policy"),
+    ("container", "ironpost.cli.container"),
 ]
 
 app = typer.Typer(

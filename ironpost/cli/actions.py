@@ -11,10 +11,7 @@ import typer
 
 from ironpost.core.errors import StorageError
 
-try:
-    from ironpost.cli.common import ConfigOption, load_cli_config
-except ImportError:  # until the lead's common.py is on this branch
-    from ironpost.container.cli_fallback import ConfigOption, load_cli_config  # type: ignore[assignment]
+from ironpost.cli.common import ConfigOption, load_cli_config
 
 app = typer.Typer(help="Actions taken (or, in dry-run mode, that would have been taken) on containers and addresses.", no_args_is_help=True)
 

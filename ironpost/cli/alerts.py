@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import datetime, timezone
@@ -16,7 +15,6 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ironpost.core.config import Config, load_config
 from ironpost.core.errors import ConfigError, StorageError
 from ironpost.core.events import SEVERITIES
 
@@ -29,7 +27,6 @@ def _group() -> None:
     """Read stored alerts (SQLite or PostgreSQL, as configured)."""
 
 
-DEFAULT_CONFIG = Path("/etc/ironpost/ironpost.toml")
 
 _UNITS = {
     "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
@@ -70,16 +67,7 @@ def parse_since(text: str, now: float | None = None) -> float:
     return dt.timestamp()  # naive: local time, like journalctl --since
 
 
-try:  # the shared loader (exits 2 listing every config problem), once it is on this branch
-    from ironpost.cli.common import load_cli_config
-except ImportError:  # pragma: no cover - only before the CLI root lands
-
-    def load_cli_config(path: Optional[Path]) -> Config:
-        """--config, else $IRONPOST_CONFIG, else /etc/ironpost/ironpost.toml if it exists, else defaults."""
-        if path is None:
-            env = os.environ.get("IRONPOST_CONFIG")
-            path = Path(env) if env else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-        return load_config(path)
+from ironpost.cli.common import load_cli_config  # noqa: E402
 
 
 def _fmt_ts(ts: float) -> str:

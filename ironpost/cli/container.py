@@ -12,10 +12,7 @@ import typer
 from ironpost.core.config import Config
 from ironpost.core.errors import ContainerError, StorageError
 
-try:
-    from ironpost.cli.common import ConfigOption, load_cli_config
-except ImportError:  # until the lead's common.py is on this branch
-    from ironpost.container.cli_fallback import ConfigOption, load_cli_config  # type: ignore[assignment]
+from ironpost.cli.common import ConfigOption, load_cli_config
 
 app = typer.Typer(help="Containers under the guard: list them, release an isolated one.", no_args_is_help=True)
 

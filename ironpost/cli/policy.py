@@ -13,10 +13,7 @@ from ironpost.container.policies import load_policies
 from ironpost.core.errors import ContainerError
 from ironpost.core.events import AlertEvent
 
-try:
-    from ironpost.cli.common import ConfigOption, load_cli_config
-except ImportError:  # until the lead's common.py is on this branch
-    from ironpost.container.cli_fallback import ConfigOption, load_cli_config  # type: ignore[assignment]
+from ironpost.cli.common import ConfigOption, load_cli_config
 
 app = typer.Typer(help="Container-guard policies: validate files, see which policy would act on an alert.", no_args_is_help=True)
 

@@ -8,7 +8,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import ROOT, DaemonProc, write_config
+from daemon_support import ROOT, DaemonProc, write_config
 
 from ironpost.core.config import load_config
 from ironpost.core.events import AlertEvent
