@@ -68,3 +68,17 @@ def test_json_logs_carry_level_module_and_trace_id():
     rec = orjson.loads(lines[0])
     assert rec["level"] == "warning" and rec["module"] == "log_pipeline" and rec["trace_id"] == "abc123"
     assert rec["msg"] == "rule fired" and rec["rule_id"] == "ssh"
+
+
+def test_example_config_is_the_generated_one_and_documents_every_key():
+    from pathlib import Path
+
+    from ironpost.cli.config import render_example
+    from ironpost.core.config.sections import SECTIONS
+
+    text = render_example()
+    shipped = (Path(__file__).resolve().parents[2] / "ironpost.toml.example").read_text()
+    assert shipped == text, "ironpost.toml.example is stale: regenerate with `ironpost cli config example`"
+    for section in SECTIONS.values():
+        for key, spec in section.fields.items():
+            assert f"\n{key} = " in text and spec.doc, f"{section.name}.{key} undocumented"
