@@ -1,0 +1,1 @@
+"""Log pipeline: collectors -> batch parse + match (ext) -> rule conditions -> thresholds -> alerts."""
