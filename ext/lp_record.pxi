@@ -56,22 +56,33 @@ cdef Py_ssize_t split_lines(const char* b, Py_ssize_t n, Py_ssize_t max_line, in
     return cnt
 
 
-cdef dict make_record(const char* b, LineRec* r):
-    cdef dict d = {"format": FMT_NAMES[r.fmt]}
+# `want` bits: 0-8 the text fields (FIELD_NAMES order), then these; -1 builds everything
+W_TS = 1 << 9
+W_PID = 1 << 10
+W_PORT = 1 << 11
+W_PRI = 1 << 12
+W_SD = 1 << 13
+W_FORMAT = 1 << 14
+
+
+cdef dict make_record(const char* b, LineRec* r, long want=-1):
+    cdef dict d = {}
     cdef int f
-    if r.has_ts:
+    if want & W_FORMAT:
+        d["format"] = FMT_NAMES[r.fmt]
+    if r.has_ts and want & W_TS:
         d["timestamp"] = r.ts
-    if r.facility >= 0:
+    if r.facility >= 0 and want & W_PRI:
         d["facility"] = r.facility
         d["severity"] = r.severity
-    if r.pid >= 0:
+    if r.pid >= 0 and want & W_PID:
         d["pid"] = r.pid
-    if r.port >= 0:
+    if r.port >= 0 and want & W_PORT:
         d["port"] = r.port
     for f in range(NFIELDS):
-        if r.len[f] >= 0:
+        if r.len[f] >= 0 and want & (1 << f):
             d[FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
-    if r.sd_len > 0:
+    if r.sd_len > 0 and want & W_SD:
         for k, v in parse_sd(b[r.sd_off:r.sd_off + r.sd_len]):
             d[k] = v
     return d

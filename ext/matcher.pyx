@@ -189,7 +189,9 @@ cdef class Matcher:
                 ctx.field = f
                 hs_scan(self.db, b + r.off[f], <unsigned int>r.len[f], 0, self.scratch, on_match, ctx)
 
-    def scan(self, bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int json_max_depth=32):
+    def scan(self, bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int json_max_depth=32,
+             long want=-1):
+        """want: bit mask of the fields to build for syslog candidates (see lp_record.pxi); JSON lines are whole."""
         cdef const char* b = buf
         cdef Py_ssize_t n = len(buf), pos = 0, e, lines = 0, cut = 0
         cdef Py_ssize_t nhits = 0, caphits = 0, ncand = 0, capcand = 0, njson = 0, capjson = 0, i, k
@@ -281,10 +283,10 @@ cdef class Matcher:
                 while k < nhits and hits[k].line == hits[i].line:
                     rules.append(hits[k].rule)
                     k += 1
-                out.append((hits[i].line, make_record(b, &cands[hits[i].cand]), tuple(sorted(rules))))
+                out.append((hits[i].line, make_record(b, &cands[hits[i].cand], want), tuple(sorted(rules))))
                 i = k
             if njson:
-                out.extend(self._scan_json(buf, jsonl, njson, max_line, json_max_depth, stats, counts))
+                out.extend(self._scan_json(buf, jsonl, njson, max_line, json_max_depth, stats, counts, want))
                 out.sort(key=_line_of)
             for fmt in range(4):
                 stats[FMT_NAMES[fmt]] = counts[fmt]
@@ -296,7 +298,7 @@ cdef class Matcher:
             free(jsonl)
 
     cdef list _scan_json(self, bytes buf, Py_ssize_t* jsonl, Py_ssize_t njson, Py_ssize_t max_line,
-                         int json_max_depth, dict stats, Py_ssize_t* counts):
+                         int json_max_depth, dict stats, Py_ssize_t* counts, long want):
         cdef const char* b = buf
         cdef Py_ssize_t j, s, e, n = len(buf)
         cdef const char* nl
@@ -329,7 +331,7 @@ cdef class Matcher:
                 counts[FMT_RAW] += 1
                 self.scan_rec(b, &rec, &ctx)
                 if ctx.nfired or self.n_always:
-                    d = make_record(b, &rec)
+                    d = make_record(b, &rec, want)
             else:
                 counts[FMT_JSON] += 1
                 if self.db != NULL:

@@ -13,6 +13,16 @@ import re
 from ironpost.log_pipeline.parsers import logparse_py as lp
 
 
+# constructs Hyperscan rejects; the twin rejects them too, so rules behave the same without the ext
+_UNSUPPORTED = [
+    (re.compile(rb"(?<!\\)(?:\\\\)*\\[1-9]|\(\?P=\w+\)|\\k<\w+>"), "Back-references are unsupported."),
+    (re.compile(rb"\(\?<?[=!]"), "Zero-width assertions are not supported."),
+    (re.compile(rb"\(\?>"), "Atomic groups are unsupported."),
+    (re.compile(rb"\(\?\("), "Conditional references are not supported."),
+    (re.compile(rb"(?<!\\)[*+?}]\+"), "Possessive quantifiers are not supported."),
+]
+
+
 class Matcher:
     def __init__(self, patterns: list, n_rules: int, always=()):
         self.patterns = tuple(patterns)
@@ -25,6 +35,9 @@ class Matcher:
                 raise ValueError(i, f"field {field} or rule {rule} out of range")
             if b"\0" in expr:
                 raise ValueError(i, "pattern contains a NUL byte")
+            for bad, why in _UNSUPPORTED:
+                if bad.search(expr):
+                    raise ValueError(i, why)
             try:
                 rx = re.compile(expr, re.IGNORECASE if caseless else 0)
             except re.error as exc:
@@ -43,7 +56,8 @@ class Matcher:
                     fired.append(rule)
         return tuple(sorted(set(fired) | set(self.always)))
 
-    def scan(self, buf: bytes, year: int, ref_month: int = 0, max_line: int = 65536, json_max_depth: int = 32):
+    def scan(self, buf: bytes, year: int, ref_month: int = 0, max_line: int = 65536, json_max_depth: int = 32,
+             want: int = -1):
         stats = lp.new_stats()
         recs = lp.parse_lines(buf, year, ref_month, max_line, json_max_depth, stats)
         out = []
@@ -54,6 +68,6 @@ class Matcher:
             else:
                 rules = self._rules_for(r.get)
             if rules:
-                out.append((lp.record_of(r), rules))
+                out.append((lp.record_of(r, want), rules))
         stats["candidates"] = len(out)
         return out, stats

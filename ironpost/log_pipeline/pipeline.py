@@ -14,10 +14,26 @@ from typing import Any, Callable
 from ironpost.core.events import AlertEvent, PacketEvent, new_id
 from ironpost.log_pipeline.buckets import ThresholdEngine
 from ironpost.log_pipeline.parsers import parse
+from ironpost.log_pipeline.parsers.logparse_py import want_mask
 from ironpost.log_pipeline.rules.compile import compile_rules
 from ironpost.log_pipeline.rules.model import Rule
 
 MatchHook = Callable[[Rule, dict, str], None]
+# what an alert carries from the line, besides the fields its rule looks at
+ALERT_FIELDS = ("timestamp", "message", "host", "process", "src_ip", "user", "rhost")
+
+
+def needed_fields(rules: list[Rule], py_conditions: list) -> list[str] | None:
+    """The parsed fields candidates must carry for these rules (None: all of them)."""
+    names = set(ALERT_FIELDS)
+    for rule, conds in zip(rules, py_conditions):
+        names.update(c.field for c in conds)
+        names.update(f for f, _ in rule.extract)
+        if rule.threshold is not None:
+            names.update(rule.threshold.group_by)
+            if rule.threshold.distinct:
+                names.add(rule.threshold.distinct)
+    return sorted(names)
 
 
 def current_year_month() -> tuple[int, int]:
@@ -37,6 +53,7 @@ class Pipeline:
         self.stats: Counter[str] = Counter()
         self.matches: Counter[str] = Counter()
         self.alerts: Counter[str] = Counter()
+        self._want = want_mask(needed_fields(self.compiled.log_rules, self.compiled.py_conditions))
 
     @property
     def state(self):
@@ -52,7 +69,8 @@ class Pipeline:
         if not buf:
             return []
         year, ref_month = self._year()
-        cands, stats = self.compiled.matcher.scan(buf, year, ref_month, self.max_line, self.json_max_depth)
+        want = -1 if on_match is not None else self._want
+        cands, stats = self.compiled.matcher.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want)
         for k, v in stats.items():
             self.stats[k] += v
         out: list[AlertEvent] = []
@@ -67,7 +85,7 @@ class Pipeline:
                 conds = py_conds[ri]
                 if conds and not all(c.holds(rec) for c in conds):
                     continue
-                alert = self._matched(rule, rec, source, rec.get("timestamp", now), new_id(), on_match)
+                alert = self._matched(rule, rec, source, rec.get("timestamp", now), None, on_match)
                 if alert is not None:
                     out.append(alert)
         return out
@@ -93,7 +111,7 @@ class Pipeline:
                     out.append(alert)
         return out
 
-    def _matched(self, rule: Rule, rec: dict, source: str, ts: float, trace_id: str,
+    def _matched(self, rule: Rule, rec: dict, source: str, ts: float, trace_id: str | None,
                  on_match: MatchHook | None) -> AlertEvent | None:
         self.matches[rule.id] += 1
         if on_match is not None:
@@ -119,7 +137,7 @@ class Pipeline:
             src_ip=str(src) if src is not None else None,
             tags=list(rule.tags),
             details=details,
-            trace_id=trace_id,
+            trace_id=trace_id or new_id(),  # a log line's trace starts at its alert
         )
 
     def metrics(self) -> dict[str, float]:

@@ -8,6 +8,7 @@ import support
 from ironpost.core.errors import RuleError
 from ironpost.core.extensions import compiled
 from ironpost.log_pipeline import matcher_py as twin
+from ironpost.log_pipeline.parsers.logparse_py import want_mask
 from ironpost.log_pipeline.rules import compile_rules, load_rules
 from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS as F
 from strategies import batch
@@ -62,12 +63,14 @@ def test_rejected_pattern_names_file_and_rule(tmp_path):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(buf=batch, n_always=st.integers(0, 1))
-def test_ext_equals_twin_generated(buf, n_always):
+@given(buf=batch, n_always=st.integers(0, 1),
+       want=st.sampled_from([None, ["timestamp", "src_ip"], ["message", "sd.x", "pid", "port", "format", "severity"]]))
+def test_ext_equals_twin_generated(buf, n_always, want):
     need_ext()
     always = [7] if n_always else []
-    a = ext.Matcher(PATTERNS, 8, always).scan(buf, 2020, 3, 300, 8)
-    b = twin.Matcher(PATTERNS, 8, always).scan(buf, 2020, 3, 300, 8)
+    mask = want_mask(want)
+    a = ext.Matcher(PATTERNS, 8, always).scan(buf, 2020, 3, 300, 8, mask)
+    b = twin.Matcher(PATTERNS, 8, always).scan(buf, 2020, 3, 300, 8, mask)
     assert a == b
 
 
@@ -79,3 +82,9 @@ def test_ext_equals_twin_on_generated_auth_log():
     a = ext.Matcher(PATTERNS, 8).scan(buf, 2016)
     b = twin.Matcher(PATTERNS, 8).scan(buf, 2016)
     assert a == b and a[1]["candidates"] > 100
+
+
+def test_want_limits_candidate_fields(linux_2k):
+    need_ext()
+    cands, _ = ext.Matcher(PATTERNS[:3], 2).scan(linux_2k, 2005, 0, 65536, 32, want_mask(["timestamp", "rhost"]))
+    assert cands and all(set(rec) <= {"timestamp", "rhost"} and "timestamp" in rec for rec, _ in cands)

@@ -45,6 +45,7 @@ class MemoryState:
         self.evictions = 0
         self.expired = 0
         self._now = float("-inf")
+        self._swept = float("-inf")
 
     def _sweep(self, n: int = 8) -> None:
         # the front of an LRU dict holds the stalest groups; drop a few whose window has passed
@@ -83,7 +84,9 @@ class MemoryState:
             del ev[: len(ev) - self.max_events]
         if newest > self._now:
             self._now = newest
-            self._sweep()
+            if newest - self._swept >= 10.0:  # sweeping on every event costs more than it frees
+                self._swept = newest
+                self._sweep(64)
         lo = bisect.bisect_left(ev, ts - window)
         hi = bisect.bisect_right(ev, ts)
         return hi - lo

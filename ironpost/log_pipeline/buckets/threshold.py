@@ -41,6 +41,9 @@ class ThresholdEngine:
         self._rate: dict[str, tuple[int, int]] = {}
 
     def _key(self, rule: Rule, group: dict) -> str:
+        if len(group) == 1:
+            for v in group.values():
+                return f"{rule.id}|{v}"
         return f"{rule.id}|{orjson.dumps(list(group.values()), default=str).decode()}"
 
     def _rate_ok(self, rule: Rule, ts: float) -> bool:

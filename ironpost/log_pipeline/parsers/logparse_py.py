@@ -268,7 +268,41 @@ def parse_line(b: bytes, year: int, ref_month: int) -> dict:
     return r
 
 
-def make_record(r: dict) -> dict:
+W_TS, W_PID, W_PORT, W_PRI, W_SD, W_FORMAT = (1 << 9), (1 << 10), (1 << 11), (1 << 12), (1 << 13), (1 << 14)
+
+
+def want_mask(names) -> int:
+    """Bit mask for `want`: the built-in text fields by name, plus timestamp/pid/port/facility/
+    severity/sd.*/format; None means every field."""
+    if names is None:
+        return -1
+    m = 0
+    for n in names:
+        if n in FIELD_NAMES:
+            m |= 1 << FIELD_NAMES.index(n)
+        elif n == "timestamp":
+            m |= W_TS
+        elif n == "pid":
+            m |= W_PID
+        elif n == "port":
+            m |= W_PORT
+        elif n in ("facility", "severity"):
+            m |= W_PRI
+        elif n.startswith("sd."):
+            m |= W_SD
+        elif n == "format":
+            m |= W_FORMAT
+    return m
+
+
+def _bit(name: str) -> int:
+    return want_mask([name])
+
+
+def make_record(r: dict, want: int = -1) -> dict:
+    if want != -1:
+        full = make_record(r)
+        return {k: v for k, v in full.items() if want & _bit(k)}
     d: dict = {"format": FMT_NAMES[r["fmt"]]}
     if "timestamp" in r:
         d["timestamp"] = r["timestamp"]
@@ -416,8 +450,8 @@ def new_stats() -> dict:
     return {"lines": 0, "cut": 0, "json_errors": 0, "json_depth_errors": 0, "raw": 0, "rfc3164": 0, "rfc5424": 0, "json": 0}
 
 
-def record_of(r: dict) -> dict:
-    return dict(r["json"]) if r["fmt"] == FMT_JSON else make_record(r)
+def record_of(r: dict, want: int = -1) -> dict:
+    return dict(r["json"]) if r["fmt"] == FMT_JSON else make_record(r, want)
 
 
 class Parsed:
