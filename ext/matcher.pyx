@@ -10,7 +10,9 @@ candidates become Python objects: [(record dict, (rule indexes...))], in line or
 """
 
 from libc.stdlib cimport realloc, calloc
-from libc.string cimport memset
+from libc.string cimport memset, memmove
+from cpython.bytes cimport PyBytes_FromStringAndSize
+import heapq
 from lp_parse cimport *
 
 include "lp_record.pxi"
@@ -74,6 +76,39 @@ cdef int on_match(unsigned int id, unsigned long long frm, unsigned long long to
     return 0
 
 
+ctypedef struct Group:
+    double* ts      # event times inside the window, sorted (as MemoryState keeps them)
+    int n
+    int cap
+    int has_mark
+    double mark     # dedup mark (incident), see buckets/state.py mark_once
+    long long touch # last use, for evicting the least recently used groups when full
+    int rule
+    int used
+
+
+cdef Py_ssize_t bisect_left(double* a, Py_ssize_t n, double x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+cdef Py_ssize_t bisect_right(double* a, Py_ssize_t n, double x) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = n, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
 ctypedef struct Hit:
     Py_ssize_t line    # line number in the batch
     Py_ssize_t cand    # index into the candidate LineRec array, -1 for JSON lines
@@ -93,10 +128,30 @@ cdef class Matcher:
     cdef int* always
     cdef int scan_fields[9]
     cdef readonly tuple patterns
+    # thresholds kept in C for rules that need nothing else from Python (see aggregate())
+    cdef char* agg_on
+    cdef int* agg_count
+    cdef int* agg_nf
+    cdef int* agg_fields
+    cdef double* agg_window
+    cdef double* agg_dedup
+    cdef long long* agg_matches
+    cdef long long* agg_deduped
+    cdef Group* groups
+    cdef Py_ssize_t ngroups, capgroups
+    cdef long long touch
+    cdef dict gindex
+    cdef list free_slots
+    cdef list fired_out
+    cdef Py_ssize_t max_groups
+    cdef readonly long long evictions
+    cdef bint any_agg
 
     def __cinit__(self):
         self.db = NULL
         self.scratch = NULL
+        self.groups = NULL
+        self.agg_on = NULL
 
     def __init__(self, list patterns, int n_rules, always=()):
         cdef Py_ssize_t i, n = len(patterns)
@@ -123,6 +178,22 @@ cdef class Matcher:
             raise MemoryError()
         for i in range(self.n_always):
             self.always[i] = always[i]
+        self.agg_on = <char*>calloc(n_rules + 1, 1)
+        self.agg_count = <int*>calloc(n_rules + 1, sizeof(int))
+        self.agg_nf = <int*>calloc(n_rules + 1, sizeof(int))
+        self.agg_fields = <int*>calloc((n_rules + 1) * NFIELDS, sizeof(int))
+        self.agg_window = <double*>calloc(n_rules + 1, sizeof(double))
+        self.agg_dedup = <double*>calloc(n_rules + 1, sizeof(double))
+        self.agg_matches = <long long*>calloc(n_rules + 1, sizeof(long long))
+        self.agg_deduped = <long long*>calloc(n_rules + 1, sizeof(long long))
+        if (self.agg_on == NULL or self.agg_count == NULL or self.agg_nf == NULL or self.agg_fields == NULL
+                or self.agg_window == NULL or self.agg_dedup == NULL or self.agg_matches == NULL
+                or self.agg_deduped == NULL):
+            raise MemoryError()
+        self.gindex = {}
+        self.free_slots = []
+        self.fired_out = []
+        self.max_groups = 100_000
         for f in range(NFIELDS):
             used[f] = False
         for i in range(n):
@@ -177,6 +248,175 @@ cdef class Matcher:
         free(self.rule_cnt)
         free(self.fired)
         free(self.always)
+        cdef Py_ssize_t g
+        if self.groups != NULL:
+            for g in range(self.ngroups):
+                free(self.groups[g].ts)
+            free(self.groups)
+        if self.agg_on != NULL:
+            free(self.agg_on)
+            free(self.agg_count)
+            free(self.agg_nf)
+            free(self.agg_fields)
+            free(self.agg_window)
+            free(self.agg_dedup)
+            free(self.agg_matches)
+            free(self.agg_deduped)
+
+    def aggregate(self, int rule, int count, double window, double dedup, tuple fields, Py_ssize_t max_groups=100_000):
+        """Count this rule's matches per group (text field ids) over event time in C, with the
+        semantics of buckets.ThresholdEngine + MemoryState; only firing lines reach Python,
+        through take_fired()."""
+        cdef int k
+        if not 0 <= rule < self.n_rules or len(fields) > NFIELDS or count < 1:
+            raise ValueError(rule, "bad aggregate spec")
+        self.agg_on[rule] = 1
+        self.agg_count[rule] = count
+        self.agg_window[rule] = window
+        self.agg_dedup[rule] = dedup
+        self.agg_nf[rule] = len(fields)
+        for k in range(len(fields)):
+            if not 0 <= fields[k] < NFIELDS:
+                raise ValueError(rule, "bad group field")
+            self.agg_fields[rule * NFIELDS + k] = fields[k]
+        self.max_groups = max_groups
+        self.any_agg = True
+
+    def take_fired(self):
+        """[(record, rule, count, first_seen, ts)] fired since the last call, in event order."""
+        out, self.fired_out = self.fired_out, []
+        return out
+
+    def agg_metrics(self):
+        return {"groups": len(self.gindex), "evictions": self.evictions,
+                "matches": {r: self.agg_matches[r] for r in range(self.n_rules) if self.agg_on[r]},
+                "deduped": {r: self.agg_deduped[r] for r in range(self.n_rules) if self.agg_on[r]}}
+
+    cdef void _evict(self):
+        """Full: drop the least recently used tenth of the groups (counted)."""
+        cdef Py_ssize_t slot
+        k = max(1, len(self.gindex) // 10)
+        victims = heapq.nsmallest(k, self.gindex.items(), key=lambda kv: self.groups[<Py_ssize_t>kv[1]].touch)
+        for key, slot in victims:
+            del self.gindex[key]
+            self.groups[slot].n = 0
+            self.groups[slot].has_mark = 0
+            self.groups[slot].used = 0
+            self.free_slots.append(slot)
+            self.evictions += 1
+
+    cdef Py_ssize_t _slot(self, bytes key, int rule) except -1:
+        cdef Py_ssize_t slot
+        cdef Group* ng
+        got = self.gindex.get(key)
+        if got is not None:
+            return <Py_ssize_t>got
+        if len(self.gindex) >= self.max_groups:
+            self._evict()
+        if self.free_slots:
+            slot = self.free_slots.pop()
+        else:
+            if self.ngroups == self.capgroups:
+                self.capgroups = self.capgroups * 2 + 1024
+                ng = <Group*>realloc(self.groups, self.capgroups * sizeof(Group))
+                if ng == NULL:
+                    raise MemoryError()
+                self.groups = ng
+            slot = self.ngroups
+            self.ngroups += 1
+            self.groups[slot].ts = NULL
+            self.groups[slot].cap = 0
+        self.groups[slot].n = 0
+        self.groups[slot].has_mark = 0
+        self.groups[slot].rule = rule
+        self.groups[slot].used = 1
+        self.gindex[key] = slot
+        return slot
+
+    cdef int _hit(self, bytes key, int rule, double ts, int* count, double* first) except -1:
+        """1 when this event fires the rule for its group (threshold reached, not a duplicate)."""
+        cdef Py_ssize_t slot = self._slot(key, rule), pos, cut, lo, hi
+        cdef Group* g = &self.groups[slot]
+        cdef double window = self.agg_window[rule], dedup = self.agg_dedup[rule], newest
+        cdef double* nts
+        cdef bint fresh
+        self.agg_matches[rule] += 1
+        self.touch += 1
+        g.touch = self.touch
+        if g.n == g.cap:
+            g.cap = g.cap * 2 + 8
+            nts = <double*>realloc(g.ts, g.cap * sizeof(double))
+            if nts == NULL:
+                raise MemoryError()
+            g.ts = nts
+        if g.n == 0 or ts >= g.ts[g.n - 1]:
+            g.ts[g.n] = ts
+        else:
+            pos = bisect_right(g.ts, g.n, ts)
+            memmove(g.ts + pos + 1, g.ts + pos, (g.n - pos) * sizeof(double))
+            g.ts[pos] = ts
+        g.n += 1
+        newest = g.ts[g.n - 1]
+        cut = bisect_left(g.ts, g.n, newest - window)
+        if g.n - cut > 4096:
+            cut = g.n - 4096
+        if cut:
+            memmove(g.ts, g.ts + cut, (g.n - cut) * sizeof(double))
+            g.n -= cut
+        lo = bisect_left(g.ts, g.n, ts - window)
+        hi = bisect_right(g.ts, g.n, ts)
+        count[0] = <int>(hi - lo)
+        if hi - lo < self.agg_count[rule]:
+            return 0
+        first[0] = g.ts[0]
+        fresh = (not g.has_mark) or ts - g.mark > dedup or ts < g.mark - dedup
+        if fresh:
+            g.mark = ts
+        elif ts > g.mark:
+            g.mark = ts
+        g.has_mark = 1
+        if not fresh:
+            self.agg_deduped[rule] += 1
+            return 0
+        return 1
+
+    cdef bytes _key_rec(self, const char* b, LineRec* r, int rule):
+        cdef int k, f
+        parts = [rule.to_bytes(4, "little")]
+        for k in range(self.agg_nf[rule]):
+            f = self.agg_fields[rule * NFIELDS + k]
+            if r.len[f] < 0:
+                parts.append(b"\xff\xff\xff\xff")
+            else:
+                parts.append((<int>r.len[f]).to_bytes(4, "little"))
+                parts.append(PyBytes_FromStringAndSize(b + r.off[f], r.len[f]))
+        return b"".join(parts)
+
+    cdef bytes _key_json(self, dict d, int rule):
+        cdef int k
+        parts = [rule.to_bytes(4, "little")]
+        for k in range(self.agg_nf[rule]):
+            v = scan_value(d.get(FIELD_NAMES[self.agg_fields[rule * NFIELDS + k]]))
+            if v is None:
+                parts.append(b"\xff\xff\xff\xff")
+            else:
+                parts.append(len(v).to_bytes(4, "little"))
+                parts.append(v)
+        return b"".join(parts)
+
+    cdef void _agg_rec(self, const char* b, LineRec* r, int rule, double now, long want) except *:
+        cdef int count = 0
+        cdef double first = 0, ts = r.ts if r.has_ts else now
+        if self._hit(self._key_rec(b, r, rule), rule, ts, &count, &first):
+            self.fired_out.append((make_record(b, r, want), rule, count, first, ts))
+
+    cdef void _agg_json(self, dict d, int rule, double now) except *:
+        cdef int count = 0
+        cdef double first = 0
+        t = d.get("timestamp")
+        cdef double ts = t if type(t) is float else now
+        if self._hit(self._key_json(d, rule), rule, ts, &count, &first):
+            self.fired_out.append((dict(d), rule, count, first, ts))
 
     cdef void scan_rec(self, const char* b, LineRec* r, ScanCtx* ctx) noexcept nogil:
         cdef int k, f
@@ -190,7 +430,7 @@ cdef class Matcher:
                 hs_scan(self.db, b + r.off[f], <unsigned int>r.len[f], 0, self.scratch, on_match, ctx)
 
     def scan(self, bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int json_max_depth=32,
-             long want=-1):
+             long want=-1, double now=0.0):
         """want: bit mask of the fields to build for syslog candidates (see lp_record.pxi); JSON lines are whole."""
         cdef const char* b = buf
         cdef Py_ssize_t n = len(buf), pos = 0, e, lines = 0, cut = 0
@@ -276,18 +516,37 @@ cdef class Matcher:
                 raise MemoryError()
             stats = {"lines": lines, "cut": cut, "json_errors": 0, "json_depth_errors": 0}
             out = []
+            pending = []  # aggregated hits, replayed in line order when JSON lines are mixed in
             i = 0
             while i < nhits:
                 k = i
                 rules = []
                 while k < nhits and hits[k].line == hits[i].line:
-                    rules.append(hits[k].rule)
+                    if self.any_agg and self.agg_on[hits[k].rule]:
+                        if njson:
+                            pending.append((hits[k].line, hits[k].rule, hits[k].cand))
+                        else:
+                            self._agg_rec(b, &cands[hits[k].cand], hits[k].rule, now, want)
+                    else:
+                        rules.append(hits[k].rule)
                     k += 1
-                out.append((hits[i].line, make_record(b, &cands[hits[i].cand], want), tuple(sorted(rules))))
+                if rules:
+                    out.append((hits[i].line, make_record(b, &cands[hits[i].cand], want), tuple(sorted(rules))))
                 i = k
             if njson:
-                out.extend(self._scan_json(buf, jsonl, njson, max_line, json_max_depth, stats, counts, want))
+                for line_no, d, rules in self._scan_json(buf, jsonl, njson, max_line, json_max_depth, stats, counts, want):
+                    plain = tuple(r for r in rules if not (self.any_agg and self.agg_on[r]))
+                    if plain:
+                        out.append((line_no, d, plain))
+                    if len(plain) != len(rules):
+                        pending.extend((line_no, r, d) for r in rules if self.agg_on[r])
                 out.sort(key=_line_of)
+                pending.sort(key=_line_rule)
+                for line_no, r, what in pending:
+                    if type(what) is dict:
+                        self._agg_json(<dict>what, r, now)
+                    else:
+                        self._agg_rec(b, &cands[<Py_ssize_t>what], r, now, want)
             for fmt in range(4):
                 stats[FMT_NAMES[fmt]] = counts[fmt]
             stats["candidates"] = len(out)
@@ -350,3 +609,7 @@ cdef class Matcher:
 
 def _line_of(c):
     return c[0]
+
+
+def _line_rule(c):
+    return c[0], c[1]

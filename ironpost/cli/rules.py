@@ -108,7 +108,7 @@ def test(
 
     rules = _rules_or_exit(rule)
     try:
-        pipe = Pipeline(rules, year=year)
+        pipe = Pipeline(rules, year=year, fast_thresholds=not matches)
     except RuleError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)

@@ -16,7 +16,6 @@ from typing import Any
 from ironpost.core.config import Config
 from ironpost.core.errors import LogPipelineError
 from ironpost.core.module import ModuleContext
-from ironpost.log_pipeline.buckets import MemoryState
 from ironpost.log_pipeline.pipeline import Pipeline
 from ironpost.log_pipeline.rules.loader import load_rules_strict
 
@@ -31,7 +30,7 @@ def build_state(config: Config) -> Any:
         from ironpost.storage.redis_state import RedisState  # lazy: redis only when configured
 
         return RedisState(url, "ironpost:lp:")
-    return MemoryState(max_keys=sec.max_groups)
+    return None  # in-process: the pipeline keeps it (in the compiled matcher where it can)
 
 
 def build_pipeline(config: Config, state: Any) -> Pipeline:
@@ -44,7 +43,7 @@ def build_pipeline(config: Config, state: Any) -> Pipeline:
         log.warning("rules directory missing; running with no rules", extra={"rules_dir": str(rules_dir)})
         rules = []
     return Pipeline(rules, year=sec.year or None, state=state, max_line=sec.max_line_bytes,
-                    json_max_depth=sec.json_max_depth)
+                    json_max_depth=sec.json_max_depth, max_groups=sec.max_groups)
 
 
 def _collectors(config: Config, data_dir: Path) -> list:
@@ -119,12 +118,9 @@ class LogPipelineModule:
         return m
 
     async def reload(self, config: Config) -> None:
-        """New rules (or rules_dir) take effect at once; threshold state is kept when its backend is unchanged."""
-        old = self.config
-        same_state = (old.section("log_pipeline.storage").redis_url == config.section("log_pipeline.storage").redis_url
-                      and old.section("log_pipeline").max_groups == config.section("log_pipeline").max_groups)
-        state = self.pipeline.state if (self.pipeline is not None and same_state) else build_state(config)
-        self.pipeline = build_pipeline(config, state)  # raises RuleError: the old pipeline stays
+        """New rules (or rules_dir) take effect at once."""
+        # shared (Redis) state survives a reload as is; in-process counts start afresh with the new rules
+        self.pipeline = build_pipeline(config, build_state(config))  # raises RuleError: the old pipeline stays
         self.config = config
         self.reloads += 1
         log.info("rules reloaded", extra={"rules": len(self.pipeline.rules)})

@@ -12,11 +12,11 @@ from collections import Counter
 from typing import Any, Callable
 
 from ironpost.core.events import AlertEvent, PacketEvent, new_id
-from ironpost.log_pipeline.buckets import ThresholdEngine
+from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
 from ironpost.log_pipeline.parsers import parse
 from ironpost.log_pipeline.parsers.logparse_py import want_mask
 from ironpost.log_pipeline.rules.compile import compile_rules
-from ironpost.log_pipeline.rules.model import Rule
+from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS, Rule
 
 MatchHook = Callable[[Rule, dict, str], None]
 # what an alert carries from the line, besides the fields its rule looks at
@@ -43,13 +43,29 @@ def current_year_month() -> tuple[int, int]:
 
 class Pipeline:
     def __init__(self, rules: list[Rule], *, year: int | None = None, state: Any = None, max_line: int = 65536,
-                 json_max_depth: int = 32, matcher_impl=None):
+                 json_max_depth: int = 32, matcher_impl=None, max_groups: int = 100_000, fast_thresholds: bool = True,
+                 clock: Callable[[], float] = time.time):
+        """state: a WindowState shared with others (Redis); None keeps it in this process, where
+        rules that need nothing but a threshold on built-in fields are counted inside the
+        compiled matcher (fast_thresholds; their single matches are then not reported to on_match)."""
         self.rules = list(rules)
         self.compiled = compile_rules(self.rules, matcher_impl)
         self.year = year
+        self.clock = clock  # event time for lines that carry none
         self.max_line = max_line
         self.json_max_depth = json_max_depth
-        self.thresholds = ThresholdEngine(state)
+        self.thresholds = ThresholdEngine(state if state is not None else MemoryState(max_keys=max_groups))
+        self.agg_rules: set[int] = set()
+        m = self.compiled.matcher
+        if state is None and fast_thresholds and hasattr(m, "aggregate"):
+            for ri, rule in enumerate(self.compiled.log_rules):
+                t = rule.threshold
+                if (t is None or t.distinct or rule.extract or self.compiled.py_conditions[ri]
+                        or ri in self.compiled.always or not all(f in TEXT_FIELD_IDS for f in t.group_by)):
+                    continue
+                m.aggregate(ri, t.count, t.timeframe_secs, t.dedup_secs if t.dedup_secs is not None else t.timeframe_secs,
+                            tuple(TEXT_FIELD_IDS[f] for f in t.group_by), max_groups)
+                self.agg_rules.add(ri)
         self.stats: Counter[str] = Counter()
         self.matches: Counter[str] = Counter()
         self.alerts: Counter[str] = Counter()
@@ -70,13 +86,23 @@ class Pipeline:
             return []
         year, ref_month = self._year()
         want = -1 if on_match is not None else self._want
-        cands, stats = self.compiled.matcher.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want)
+        now = self.clock()
+        m = self.compiled.matcher
+        if self.agg_rules:
+            cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want, now)
+        else:
+            cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want)
         for k, v in stats.items():
             self.stats[k] += v
         out: list[AlertEvent] = []
         log_rules = self.compiled.log_rules
         py_conds = self.compiled.py_conditions
-        now = time.time()
+        if self.agg_rules:
+            for rec, ri, count, first, ts in m.take_fired():
+                rule = log_rules[ri]
+                if self.thresholds.rate_ok(rule, ts):
+                    group = {f: rec.get(f) for f in rule.threshold.group_by}
+                    out.append(self._alert(rule, rec, source, ts, None, group, count, first))
         for rec, rule_idx in cands:
             for ri in rule_idx:
                 rule = log_rules[ri]
@@ -119,8 +145,12 @@ class Pipeline:
         d = self.thresholds.decide(rule, rec, float(ts))
         if not d.fire:
             return None
+        return self._alert(rule, rec, source, ts, trace_id, d.group, d.count, d.first_seen)
+
+    def _alert(self, rule: Rule, rec: dict, source: str, ts: float, trace_id: str | None, group: dict, count: int,
+               first_seen: float) -> AlertEvent:
         self.alerts[rule.id] += 1
-        src = d.group.get("src_ip") or rec.get("src_ip")
+        src = group.get("src_ip") or rec.get("src_ip")
         details = {"source": source}
         for k in ("message", "host", "process", "user", "rhost", "dst_port", "dst_ip"):
             if rec.get(k) is not None:
@@ -130,9 +160,9 @@ class Pipeline:
             title=rule.title,
             severity=rule.severity,
             description=rule.description,
-            group=d.group,
-            count=d.count,
-            first_seen=d.first_seen,
+            group=group,
+            count=count,
+            first_seen=first_seen,
             last_seen=float(ts),
             src_ip=str(src) if src is not None else None,
             tags=list(rule.tags),
@@ -152,7 +182,14 @@ class Pipeline:
         for fmt in ("raw", "rfc3164", "rfc5424", "json"):
             m[f'lp_lines_format_total{{format="{fmt}"}}'] = float(s[fmt])
         m["lp_rules_loaded"] = float(len(self.rules))
-        m["lp_matches_total"] = float(sum(self.matches.values()))
+        matches = sum(self.matches.values())
+        if self.agg_rules:
+            am = self.compiled.matcher.agg_metrics()
+            matches += sum(am["matches"].values())
+            m["lp_fast_groups"] = float(am["groups"])
+            m["lp_fast_evictions_total"] = float(am["evictions"])
+            m["lp_fast_deduped_total"] = float(sum(am["deduped"].values()))
+        m["lp_matches_total"] = float(matches)
         m["lp_alerts_total"] = float(sum(self.alerts.values()))
         for rid, n in self.alerts.items():
             m[f'lp_alerts_total{{rule="{rid}"}}'] = float(n)

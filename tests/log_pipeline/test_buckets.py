@@ -37,7 +37,7 @@ def test_expired_groups_are_swept():
     for i in range(50):
         s.hit(f"old{i}", 0.0, 10)
     for i in range(20):
-        s.hit(f"new{i}", 1000.0 + i, 10)
+        s.hit(f"new{i}", 5000.0 + i * 20, 10)
     assert s.groups() < 70 and s.expired > 0
 
 

@@ -36,6 +36,10 @@ class MemoryState:
     """Bounded in-process state: at most max_keys groups (least recently used evicted and
     counted), at most max_events timestamps per group, expired groups swept as time advances."""
 
+    # a group idle this long past its window is swept; late (out-of-order) events younger than
+    # this still find their group, so replays and live traffic count the same
+    GRACE = 3600.0
+
     def __init__(self, max_keys: int = 100_000, max_events: int = 4096):
         self.max_keys = max_keys
         self.max_events = max_events
@@ -55,7 +59,7 @@ class MemoryState:
                 if not d:
                     break
                 k = next(iter(d))
-                if last(k, d[k]) >= self._now:
+                if last(k, d[k]) + self.GRACE >= self._now:
                     break
                 del d[k]
                 self._windows.pop(k, None)

@@ -57,6 +57,14 @@ class ThresholdEngine:
         self._rate[rule.id] = (cur, n + 1)
         return True
 
+    def rate_ok(self, rule: Rule, ts: float) -> bool:
+        """For alerts decided elsewhere (thresholds counted in the compiled matcher)."""
+        if self._rate_ok(rule, ts):
+            self.fired[rule.id] += 1
+            return True
+        self.rate_limited[rule.id] += 1
+        return False
+
     def decide(self, rule: Rule, rec: dict, ts: float) -> Decision:
         group = group_values(rule, rec)
         t = rule.threshold
