@@ -473,8 +473,10 @@ cdef inline void reset(LineRec* r, Py_ssize_t s, Py_ssize_t e) noexcept nogil:
 
 
 cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year, int ref_month,
-                            LineRec* r) noexcept nogil:
-    """Parse b[s:e] (no newline) into r. JSON lines are only flagged (fmt=FMT_JSON)."""
+                            LineRec* r, bint extract=True) noexcept nogil:
+    """Parse b[s:e] (no newline) into r. JSON lines are only flagged (fmt=FMT_JSON). With
+    extract=False the built-in src_ip/user/rhost/port are left for the caller to take later
+    (extract_fields), for the lines it keeps."""
     cdef Py_ssize_t i = s, j, k
     cdef int v, nd, fac = -1, sev = -1
     cdef double ts = 0
@@ -507,7 +509,8 @@ cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year,
                     if parse_5424(b, j + 1, e, r):
                         r.facility = fac
                         r.severity = sev
-                        extract_fields(b, r)
+                        if extract:
+                            extract_fields(b, r)
                         return
                     reset(r, s, e)
     r.facility = fac
@@ -528,7 +531,9 @@ cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year,
                 parse_tag(b, k + 1, e, r)
             else:
                 set_field(r, F_MESSAGE, e, e)
-            extract_fields(b, r)
+            if extract:
+                extract_fields(b, r)
             return
     set_field(r, F_MESSAGE, i, e)
-    extract_fields(b, r)
+    if extract:
+        extract_fields(b, r)

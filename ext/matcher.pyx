@@ -10,7 +10,7 @@ candidates become Python objects: [(record dict, (rule indexes...))], in line or
 """
 
 from libc.stdlib cimport realloc, calloc
-from libc.string cimport memset, memmove
+from libc.string cimport memset, memmove, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 import heapq
 from lp_parse cimport *
@@ -146,6 +146,7 @@ cdef class Matcher:
     cdef Py_ssize_t max_groups
     cdef readonly long long evictions
     cdef bint any_agg
+    cdef bint need_extract  # some pattern scans src_ip/user/rhost: extract on every line
 
     def __cinit__(self):
         self.db = NULL
@@ -206,6 +207,7 @@ cdef class Matcher:
             self.pat_rule[i] = rule
             self.need[rule] += 1
             used[field] = True
+        self.need_extract = used[F_SRC_IP] or used[F_USER] or used[F_RHOST]
         self.n_scan = 0
         for f in range(NFIELDS):
             if used[f]:
@@ -381,20 +383,40 @@ cdef class Matcher:
         return 1
 
     cdef bytes _key_rec(self, const char* b, LineRec* r, int rule):
+        """rule, then per group field a 4-byte length (0xffffffff: absent) and the bytes."""
+        cdef char small[512]
+        cdef char* buf = small
+        cdef Py_ssize_t total = 4, o, n
         cdef int k, f
-        parts = [rule.to_bytes(4, "little")]
+        cdef unsigned int ln
         for k in range(self.agg_nf[rule]):
             f = self.agg_fields[rule * NFIELDS + k]
-            if r.len[f] < 0:
-                parts.append(b"\xff\xff\xff\xff")
-            else:
-                parts.append((<int>r.len[f]).to_bytes(4, "little"))
-                parts.append(PyBytes_FromStringAndSize(b + r.off[f], r.len[f]))
-        return b"".join(parts)
+            total += 4 + (r.len[f] if r.len[f] > 0 else 0)
+        if total > 512:
+            buf = <char*>malloc(total)
+            if buf == NULL:
+                raise MemoryError()
+        try:
+            memcpy(buf, &rule, 4)
+            o = 4
+            for k in range(self.agg_nf[rule]):
+                f = self.agg_fields[rule * NFIELDS + k]
+                n = r.len[f]
+                ln = 0xFFFFFFFF if n < 0 else <unsigned int>n
+                memcpy(buf + o, &ln, 4)
+                o += 4
+                if n > 0:
+                    memcpy(buf + o, b + r.off[f], n)
+                    o += n
+            return PyBytes_FromStringAndSize(buf, o)
+        finally:
+            if buf != small:
+                free(buf)
 
     cdef bytes _key_json(self, dict d, int rule):
+        """Same layout as _key_rec, from a JSON record's values."""
         cdef int k
-        parts = [rule.to_bytes(4, "little")]
+        parts = [(<unsigned int>rule).to_bytes(4, "little")]
         for k in range(self.agg_nf[rule]):
             v = scan_value(d.get(FIELD_NAMES[self.agg_fields[rule * NFIELDS + k]]))
             if v is None:
@@ -462,9 +484,9 @@ cdef class Matcher:
                     e = (nl - b) if nl != NULL else n
                     if e - pos > max_line:
                         cut += 1
-                        parse_line(b, pos, pos + max_line, year, ref_month, &rec)
+                        parse_line(b, pos, pos + max_line, year, ref_month, &rec, self.need_extract)
                     else:
-                        parse_line(b, pos, e, year, ref_month, &rec)
+                        parse_line(b, pos, e, year, ref_month, &rec, self.need_extract)
                     pos = e + 1
                     if rec.len[F_RAW] <= 0:
                         continue
@@ -500,6 +522,8 @@ cdef class Matcher:
                             oom = True
                             break
                         cands = nc
+                    if not self.need_extract and rec.fmt != FMT_JSON:
+                        extract_fields(b, &rec)
                     cands[ncand] = rec
                     for k in range(ctx.nfired):
                         hits[nhits].line = lines - 1
