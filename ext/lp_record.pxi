@@ -10,15 +10,18 @@ from ironpost.log_pipeline.sd import parse_sd
 
 FIELD_NAMES = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
 FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json")
-_SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
+# typed module constants: the JSON path reads them per line
+cdef tuple _FIELD_NAMES = FIELD_NAMES
+cdef tuple _FMT_NAMES = FMT_NAMES
+cdef dict _SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
               "err": 3, "error": 3, "warn": 4, "warning": 4, "notice": 5, "info": 6, "informational": 6,
               "debug": 7, "trace": 7}
-_TS_KEYS = ("@timestamp", "timestamp", "ts", "time")
-_HOST_KEYS = ("host", "hostname", "host.name")
-_MSG_KEYS = ("message", "msg")
-_SEV_KEYS = ("severity", "level", "log.level")
-_PROC_KEYS = ("process", "program", "app", "appname", "process.name")
-_PID_KEYS = ("pid", "process.pid")
+cdef tuple _TS_KEYS = ("@timestamp", "timestamp", "ts", "time")
+cdef tuple _HOST_KEYS = ("host", "hostname", "host.name")
+cdef tuple _MSG_KEYS = ("message", "msg")
+cdef tuple _SEV_KEYS = ("severity", "level", "log.level")
+cdef tuple _PROC_KEYS = ("process", "program", "app", "appname", "process.name")
+cdef tuple _PID_KEYS = ("pid", "process.pid")
 
 
 cdef inline str dec(const char* b, Py_ssize_t off, Py_ssize_t n):
@@ -81,7 +84,7 @@ cdef dict make_record(const char* b, LineRec* r, long want=-1):
         d["port"] = r.port
     for f in range(NFIELDS):
         if r.len[f] >= 0 and want & (1 << f):
-            d[FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
+            d[_FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
     if r.sd_len > 0 and want & W_SD:
         for k, v in parse_sd(b[r.sd_off:r.sd_off + r.sd_len]):
             d[k] = v
@@ -89,10 +92,11 @@ cdef dict make_record(const char* b, LineRec* r, long want=-1):
 
 
 cdef int flatten(dict obj, str prefix, dict out, int depth, int max_depth) except -2:
+    cdef str key
     if depth > max_depth:
         return -1
     for k, v in obj.items():
-        key = prefix + k if prefix else k
+        key = prefix + <str>k if prefix else <str>k
         if type(v) is dict:
             if flatten(<dict>v, key + ".", out, depth + 1, max_depth) < 0:
                 return -1
@@ -127,6 +131,7 @@ cdef void extract_into(dict d):
     cdef LineRec r
     cdef bytes m
     cdef const char* b
+    cdef int f
     msg = d.get("message")
     if type(msg) is not str:
         return
@@ -137,7 +142,7 @@ cdef void extract_into(dict d):
     extract_fields(b, &r)
     for f in (F_SRC_IP, F_USER, F_RHOST):
         if r.len[f] >= 0 and FIELD_NAMES[f] not in d:
-            d[FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
+            d[_FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
     if r.port >= 0 and "port" not in d:
         d["port"] = r.port
 
@@ -145,6 +150,7 @@ cdef void extract_into(dict d):
 cdef tuple json_record(bytes line, int max_depth):
     """(record, error): error 0 ok, 1 not a JSON object, 2 nested deeper than max_depth."""
     cdef dict out = {}
+    cdef object k, v, ts, sev
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -174,9 +180,11 @@ cdef tuple json_record(bytes line, int max_depth):
         if type(v) is int and 0 <= v <= 7:
             out["severity"] = v
             break
-        if type(v) is str and (<str>v).lower() in _SEV_NAMES:
-            out["severity"] = _SEV_NAMES[(<str>v).lower()]
-            break
+        if type(v) is str:
+            sev = _SEV_NAMES.get((<str>v).lower())
+            if sev is not None:
+                out["severity"] = sev
+                break
     for k in _PROC_KEYS:
         v = out.get(k)
         if type(v) is str:
