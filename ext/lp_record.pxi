@@ -6,7 +6,6 @@ from libc.string cimport memchr
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
 import orjson
-from ironpost.log_pipeline.sd import parse_sd
 
 FIELD_NAMES = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
 FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json")
@@ -22,6 +21,47 @@ cdef tuple _MSG_KEYS = ("message", "msg")
 cdef tuple _SEV_KEYS = ("severity", "level", "log.level")
 cdef tuple _PROC_KEYS = ("process", "program", "app", "appname", "process.name")
 cdef tuple _PID_KEYS = ("pid", "process.pid")
+
+
+cdef list parse_sd(bytes sd):
+    """RFC 5424 structured data -> [("sd.ID.NAME", value)]; same walk as ironpost/log_pipeline/sd.py
+    (kept here so the extension needs no package import at run time)."""
+    cdef list out = []
+    cdef Py_ssize_t n = len(sd), i = 0, j, eq
+    cdef const unsigned char* p = sd
+    while i < n and p[i] == 0x5B:
+        i += 1
+        j = i
+        while j < n and p[j] != 0x20 and p[j] != 0x5D:
+            j += 1
+        sd_id = sd[i:j].decode("utf-8", "replace")
+        i = j
+        while i < n:
+            while i < n and p[i] == 0x20:
+                i += 1
+            if i < n and p[i] == 0x5D:
+                i += 1
+                break
+            eq = sd.find(b'="', i)
+            if eq < 0:
+                return out
+            name = sd[i:eq].decode("utf-8", "replace")
+            i = eq + 2
+            val = bytearray()
+            while i < n and p[i] != 0x22:
+                if p[i] == 0x5C and i + 1 < n and (p[i + 1] == 0x22 or p[i + 1] == 0x5C or p[i + 1] == 0x5D):
+                    val.append(p[i + 1])
+                    i += 2
+                    continue
+                val.append(p[i])
+                i += 1
+            if i >= n:
+                return out
+            i += 1
+            out.append((f"sd.{sd_id}.{name}", val.decode("utf-8", "replace")))
+        else:
+            return out
+    return out
 
 
 cdef inline str dec(const char* b, Py_ssize_t off, Py_ssize_t n):

@@ -4,6 +4,7 @@ import calendar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import support
 from ironpost.core.extensions import compiled
@@ -127,4 +128,13 @@ def test_ext_equals_twin_generated(buf):
     support.need(ext is not None, "ironpost._ext.logparse not built")
     a, b = ext.parse(buf, 2020, 3, 200, 8), twin.parse(buf, 2020, 3, 200, 8)
     assert a.stats == b.stats
+    assert a.records() == b.records()
+
+
+@settings(max_examples=300, deadline=None)
+@given(sd=st.text(alphabet='[]"\\= ab@1é', min_size=1, max_size=40))
+def test_ext_equals_twin_structured_data(sd):
+    support.need(ext is not None, "ironpost._ext.logparse not built")
+    line = f"<13>1 2024-01-01T00:00:00Z h app - - [{sd} msg\n".encode()
+    a, b = ext.parse(line, 2024), twin.parse(line, 2024)
     assert a.records() == b.records()
