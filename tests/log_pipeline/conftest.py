@@ -1,13 +1,6 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))  # authlog: the realistic sshd log generator
-
-FIXTURES = ROOT / "tests" / "fixtures" / "logs"
-RULES = ROOT / "rules"
+from lp_support import FIXTURES
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from ironpost.core.errors import StorageError
 from ironpost.log_pipeline.buckets.state import MemoryState, WindowState
 from ironpost.log_pipeline.rules.model import Rule
 
@@ -35,6 +36,9 @@ def group_values(rule: Rule, rec: dict) -> dict:
 class ThresholdEngine:
     def __init__(self, state: Any = None):
         self.state: WindowState = state if state is not None else MemoryState()
+        # when a shared state (Redis) fails, counting goes on locally rather than stopping
+        self.fallback = MemoryState()
+        self.state_errors = 0
         self.deduped: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
         self.fired: Counter[str] = Counter()
@@ -66,6 +70,13 @@ class ThresholdEngine:
         return False
 
     def decide(self, rule: Rule, rec: dict, ts: float) -> Decision:
+        try:
+            return self._decide(self.state, rule, rec, ts)
+        except StorageError:
+            self.state_errors += 1
+            return self._decide(self.fallback, rule, rec, ts)
+
+    def _decide(self, state: Any, rule: Rule, rec: dict, ts: float) -> Decision:
         group = group_values(rule, rec)
         t = rule.threshold
         if t is None:
@@ -80,17 +91,17 @@ class ThresholdEngine:
             v = rec.get(t.distinct)
             if v is None:
                 return Decision(False, 0, ts, group)
-            if self.state.mark_once(f"{key}|d|{v}", ts, t.timeframe_secs):
-                n = self.state.hit(key, ts, t.timeframe_secs)
+            if state.mark_once(f"{key}|d|{v}", ts, t.timeframe_secs):
+                n = state.hit(key, ts, t.timeframe_secs)
             else:
                 return Decision(False, 0, ts, group)
         else:
-            n = self.state.hit(key, ts, t.timeframe_secs)
+            n = state.hit(key, ts, t.timeframe_secs)
         if n < t.count:
             return Decision(False, n, ts, group)
-        first = self.state.first_seen(key)
+        first = state.first_seen(key)
         dedup = t.dedup_secs if t.dedup_secs is not None else t.timeframe_secs
-        if not self.state.mark_once(f"{key}|fired", ts, dedup):
+        if not state.mark_once(f"{key}|fired", ts, dedup):
             self.deduped[rule.id] += 1
             return Decision(False, n, first if first is not None else ts, group)
         if not self._rate_ok(rule, ts):
@@ -103,6 +114,7 @@ class ThresholdEngine:
         out = {
             "lp_alerts_deduped_total": float(sum(self.deduped.values())),
             "lp_alerts_rate_limited_total": float(sum(self.rate_limited.values())),
+            "lp_state_errors_total": float(self.state_errors),
         }
         sm = getattr(self.state, "metrics", None)
         if callable(sm):

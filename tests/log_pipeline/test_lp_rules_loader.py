@@ -6,7 +6,7 @@ import pytest
 
 from ironpost.core.errors import RuleError
 from ironpost.log_pipeline.rules import load_rules, load_rules_strict
-from conftest import RULES
+from lp_support import RULES
 
 BAD = """\
 id: bad rule!

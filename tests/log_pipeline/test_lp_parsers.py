@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import support
 from ironpost.core.extensions import compiled
 from ironpost.log_pipeline.parsers import logparse_py as twin
-from strategies import batch
+from lp_strategies import batch
 
 ext = compiled("logparse")
 IMPLS = [pytest.param(twin, id="twin"), pytest.param(ext, id="ext", marks=pytest.mark.skipif(ext is None, reason="ext not built"))]

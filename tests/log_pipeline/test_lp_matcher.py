@@ -11,7 +11,7 @@ from ironpost.log_pipeline import matcher_py as twin
 from ironpost.log_pipeline.parsers.logparse_py import want_mask
 from ironpost.log_pipeline.rules import compile_rules, load_rules
 from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS as F
-from strategies import batch
+from lp_strategies import batch
 
 ext = compiled("matcher")
 

@@ -5,8 +5,9 @@ from collections import Counter, defaultdict
 
 import pytest
 
+import lp_support  # noqa: F401  (puts bench/ on sys.path)
 import authlog
-from conftest import RULES
+from lp_support import RULES
 from ironpost.core.events import PacketEvent
 from ironpost.log_pipeline.pipeline import Pipeline
 from ironpost.log_pipeline.rules import load_rules

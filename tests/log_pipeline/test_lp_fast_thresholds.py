@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lp_support  # noqa: F401  (puts bench/ on sys.path)
 import authlog
 import support
 from ironpost.core.extensions import compiled

@@ -3,8 +3,9 @@
 import orjson
 from typer.testing import CliRunner
 
+import lp_support  # noqa: F401  (puts bench/ on sys.path)
 import authlog
-from conftest import FIXTURES, RULES
+from lp_support import FIXTURES, RULES
 from ironpost.cli.rules import app
 
 runner = CliRunner(mix_stderr=False) if "mix_stderr" in CliRunner.__init__.__code__.co_varnames else CliRunner()

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from conftest import RULES
+from lp_support import RULES
 from ironpost.core.bus import Bus
 from ironpost.core.config import parse_config
 from ironpost.core.errors import LogPipelineError, RuleError
