@@ -24,7 +24,6 @@ PACKET_BATCH = 10_000
 
 
 def build_state(config: Config) -> Any:
-    sec = config.section("log_pipeline")
     url = config.section("log_pipeline.storage").redis_url
     if url:
         from ironpost.storage.redis_state import RedisState  # lazy: redis only when configured

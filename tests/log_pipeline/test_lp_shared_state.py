@@ -92,3 +92,26 @@ def test_failing_shared_state_falls_back_to_local_counting():
     alerts = pipe.process(b"".join(failures("192.0.2.50", 6)))
     assert [a.src_ip for a in alerts] == ["192.0.2.50"]
     assert pipe.metrics()["lp_state_errors_total"] == 6
+
+
+@pytest.mark.redis
+def test_module_uses_redis_when_configured(redis_state, tmp_path):
+    redis_state()  # skips when Redis or RedisState is missing
+    from ironpost.core.config import parse_config
+    from ironpost.log_pipeline.module import build_pipeline, build_state
+    from ironpost.storage.redis_state import RedisState
+
+    cfg = parse_config({"general": {"data_dir": str(tmp_path)},
+                        "log_pipeline": {"rules_dir": str(RULES), "year": 2016},
+                        "log_pipeline.storage": {"redis_url": support.REDIS_URL}}, environ={})
+    state = build_state(cfg)
+    assert isinstance(state, RedisState)
+    pipe = build_pipeline(cfg, state)
+    assert not pipe.agg_rules  # shared state: every threshold goes through Redis
+    ip = f"198.51.100.{os.getpid() % 250}"
+    assert [a.src_ip for a in pipe.process(b"".join(failures(ip, 5, start=os.getpid() % 3000)))] == [ip]
+    import redis
+
+    r = redis.Redis.from_url(support.REDIS_URL)
+    for key in r.scan_iter(match="ironpost:lp:*ssh_brute_force|" + ip + "*"):
+        r.delete(key)

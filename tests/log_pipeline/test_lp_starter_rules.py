@@ -42,10 +42,10 @@ def test_ssh_brute_force_once_per_attacker(rules):
             who = "invalid user admin" if n else "root"
             lines.append((T0 + k * 10 + n, f"sshd[{2000 + k}]: Failed password for {who} from {ip} port {40000 + k} ssh2"))
     # below threshold: 4 failures within a minute; 6 failures spread over ten minutes
-    lines += [(T0 + k * 5, f"sshd[1]: Failed password for bob from 192.0.2.10 port 22 ssh2") for k in range(4)]
-    lines += [(T0 + k * 120, f"sshd[1]: Failed password for bob from 192.0.2.11 port 22 ssh2") for k in range(6)]
+    lines += [(T0 + k * 5, "sshd[1]: Failed password for bob from 192.0.2.10 port 22 ssh2") for k in range(4)]
+    lines += [(T0 + k * 120, "sshd[1]: Failed password for bob from 192.0.2.11 port 22 ssh2") for k in range(6)]
     # other sshd noise from an attacker IP does not count
-    lines += [(T0 + 1 + k, f"sshd[1]: Connection closed by 192.0.2.10 port 22 [preauth]") for k in range(10)]
+    lines += [(T0 + 1 + k, "sshd[1]: Connection closed by 192.0.2.10 port 22 [preauth]") for k in range(10)]
     lines.sort()
     buf = "".join(f"{bsd(t)} LabSZ {m}\n" for t, m in lines).encode()
     alerts = Pipeline(only(rules, "ssh_brute_force"), year=2016).process(buf, "auth.log")
