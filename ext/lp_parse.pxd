@@ -8,9 +8,6 @@ The algorithm is mirrored step by step in ironpost/log_pipeline/parsers/logparse
 
 from libc.string cimport memcmp, memcpy
 
-cdef extern from "string.h" nogil:
-    void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen)
-
 cdef extern from "arpa/inet.h" nogil:
     int inet_pton(int af, const char* src, void* dst)
 
@@ -61,6 +58,16 @@ cdef inline bint is_ipchar(char c) noexcept nogil:
 
 cdef inline bint is_word(char c) noexcept nogil:
     return (c >= b'0' and c <= b'9') or (c >= b'a' and c <= b'z') or (c >= b'A' and c <= b'Z') or c == b'_'
+
+
+cdef inline Py_ssize_t read_digits(const char* b, Py_ssize_t i, Py_ssize_t e, int maxd, int* v) noexcept nogil:
+    """Up to maxd decimal digits at b[i:e] into v; returns where they end (i when none)."""
+    cdef Py_ssize_t j = i
+    v[0] = 0
+    while j < e and j - i < maxd and is_digit(b[j]):
+        v[0] = v[0] * 10 + (b[j] - 48)
+        j += 1
+    return j
 
 
 cdef inline long long days_from_civil(long long y, long long m, long long d) noexcept nogil:
@@ -194,26 +201,6 @@ cdef inline bint starts(const char* b, Py_ssize_t i, Py_ssize_t e, const char* l
     return i < e and b[i] == lit[0] and e - i >= n and memcmp(b + i, lit, n) == 0
 
 
-cdef inline Py_ssize_t find(const char* b, Py_ssize_t p, Py_ssize_t e, const char* lit, Py_ssize_t n) noexcept nogil:
-    """Position of lit in b[p:e], or -1 (glibc memmem is vectorised)."""
-    cdef const char* hit
-    if p >= e:
-        return -1
-    hit = <const char*>memmem(b + p, e - p, lit, n)
-    return -1 if hit == NULL else hit - b
-
-
-cdef inline bint take_token(const char* b, Py_ssize_t t, Py_ssize_t me, bint stop_semi, LineRec* r, int f) noexcept nogil:
-    cdef Py_ssize_t k = t
-    while k < me and b[k] != b' ' and not (stop_semi and b[k] == b';'):
-        k += 1
-    if k > t:
-        r.off[f] = t
-        r.len[f] = k - t
-        return True
-    return False
-
-
 cdef inline Py_ssize_t token_len(const char* b, Py_ssize_t t, Py_ssize_t me, bint stop_semi) noexcept nogil:
     cdef Py_ssize_t k = t
     while k < me and b[k] != b' ' and not (stop_semi and b[k] == b';'):
@@ -223,7 +210,7 @@ cdef inline Py_ssize_t token_len(const char* b, Py_ssize_t t, Py_ssize_t me, bin
 
 cdef inline bint try_ip(const char* b, Py_ssize_t t, Py_ssize_t me, LineRec* r) noexcept nogil:
     cdef Py_ssize_t k = t, u = -1, q
-    cdef int v, nd
+    cdef int v
     while k < me and is_ipchar(b[k]):
         k += 1
     if k > t and valid_ip(b, t, k - t):
@@ -235,14 +222,8 @@ cdef inline bint try_ip(const char* b, Py_ssize_t t, Py_ssize_t me, LineRec* r) 
     r.off[F_SRC_IP] = t
     r.len[F_SRC_IP] = u - t
     if starts(b, u, me, b" port ", 6):
-        q = u + 6
-        v = 0
-        nd = 0
-        while q < me and is_digit(b[q]) and nd < 5:
-            v = v * 10 + (b[q] - 48)
-            q += 1
-            nd += 1
-        if nd > 0 and v <= 65535 and not (q < me and is_digit(b[q])):
+        q = read_digits(b, u + 6, me, 5, &v)
+        if q > u + 6 and v <= 65535 and not (q < me and is_digit(b[q])):
             r.port = v
     return True
 
@@ -349,11 +330,7 @@ cdef inline void parse_tag(const char* b, Py_ssize_t j, Py_ssize_t e, LineRec* r
         tag_e = t
         q = t + 1
     if q < e and b[q] == b'[':
-        t = q + 1
-        v = 0
-        while t < e and is_digit(b[t]) and t - q <= 9:
-            v = v * 10 + (b[t] - 48)
-            t += 1
+        t = read_digits(b, q + 1, e, 9, &v)
         if t == q + 1 or t >= e or b[t] != b']':
             set_field(r, F_MESSAGE, j, e)
             return
@@ -478,7 +455,7 @@ cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year,
     extract=False the built-in src_ip/user/rhost/port are left for the caller to take later
     (extract_fields), for the lines it keeps."""
     cdef Py_ssize_t i = s, j, k
-    cdef int v, nd, fac = -1, sev = -1
+    cdef int v, fac = -1, sev = -1
     cdef double ts = 0
     cdef bint ok
     if e > s and b[e - 1] == b'\r':
@@ -490,14 +467,8 @@ cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year,
         r.fmt = FMT_JSON
         return
     if i < e and b[i] == b'<':
-        j = i + 1
-        v = 0
-        nd = 0
-        while j < e and is_digit(b[j]) and nd < 3:
-            v = v * 10 + (b[j] - 48)
-            j += 1
-            nd += 1
-        if nd > 0 and j < e and b[j] == b'>' and v <= 191:
+        j = read_digits(b, i + 1, e, 3, &v)
+        if j > i + 1 and j < e and b[j] == b'>' and v <= 191:
             fac = v >> 3
             sev = v & 7
             i = j + 1
