@@ -522,7 +522,7 @@ cdef class Matcher:
                             oom = True
                             break
                         cands = nc
-                    if not self.need_extract and rec.fmt != FMT_JSON:
+                    if not self.need_extract:  # deferred until the line is kept
                         extract_fields(b, &rec)
                     cands[ncand] = rec
                     for k in range(ctx.nfired):
