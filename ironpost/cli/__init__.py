@@ -17,6 +17,7 @@ from ironpost import __version__
 GROUPS = [
     ("config", "ironpost.cli.config"),
     ("net", "ironpost.cli.net"),
+    ("rules", "ironpost.cli.rules"),
     ("alerts", "ironpost.cli.alerts"),
     ("actions", "ironpost.cli.actions"),
     ("policy", "ironpost.cli.policy"),

@@ -1,0 +1,254 @@
+# Included by logparse.pyx and matcher.pyx: line splitting over a whole batch, and the Python
+# objects for the few lines a caller asks for (records, JSON lines). Mirrors logparse_py.py.
+
+from libc.stdlib cimport malloc, free
+from libc.string cimport memchr
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+
+import orjson
+
+FIELD_NAMES = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
+FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json")
+# typed module constants: the JSON path reads them per line
+cdef tuple _FIELD_NAMES = FIELD_NAMES
+cdef tuple _FMT_NAMES = FMT_NAMES
+cdef dict _SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
+              "err": 3, "error": 3, "warn": 4, "warning": 4, "notice": 5, "info": 6, "informational": 6,
+              "debug": 7, "trace": 7}
+cdef tuple _TS_KEYS = ("@timestamp", "timestamp", "ts", "time")
+cdef tuple _HOST_KEYS = ("host", "hostname", "host.name")
+cdef tuple _MSG_KEYS = ("message", "msg")
+cdef tuple _SEV_KEYS = ("severity", "level", "log.level")
+cdef tuple _PROC_KEYS = ("process", "program", "app", "appname", "process.name")
+cdef tuple _PID_KEYS = ("pid", "process.pid")
+
+
+cdef list parse_sd(bytes sd):
+    """RFC 5424 structured data -> [("sd.ID.NAME", value)]; same walk as ironpost/log_pipeline/sd.py
+    (kept here so the extension needs no package import at run time)."""
+    cdef list out = []
+    cdef Py_ssize_t n = len(sd), i = 0, j, eq
+    cdef const unsigned char* p = sd
+    while i < n and p[i] == 0x5B:
+        i += 1
+        j = i
+        while j < n and p[j] != 0x20 and p[j] != 0x5D:
+            j += 1
+        sd_id = sd[i:j].decode("utf-8", "replace")
+        i = j
+        while i < n:
+            while i < n and p[i] == 0x20:
+                i += 1
+            if i < n and p[i] == 0x5D:
+                i += 1
+                break
+            eq = sd.find(b'="', i)
+            if eq < 0:
+                return out
+            name = sd[i:eq].decode("utf-8", "replace")
+            i = eq + 2
+            val = bytearray()
+            while i < n and p[i] != 0x22:
+                if p[i] == 0x5C and i + 1 < n and (p[i + 1] == 0x22 or p[i + 1] == 0x5C or p[i + 1] == 0x5D):
+                    val.append(p[i + 1])
+                    i += 2
+                    continue
+                val.append(p[i])
+                i += 1
+            if i >= n:
+                return out
+            i += 1
+            out.append((f"sd.{sd_id}.{name}", val.decode("utf-8", "replace")))
+        else:
+            return out
+    return out
+
+
+cdef inline str dec(const char* b, Py_ssize_t off, Py_ssize_t n):
+    return PyUnicode_DecodeUTF8(b + off, n, "replace")
+
+
+cdef Py_ssize_t split_lines(const char* b, Py_ssize_t n, Py_ssize_t max_line, int year, int ref_month,
+                            LineRec** out, Py_ssize_t* cut) noexcept nogil:
+    """Parse every non-empty line of b into a malloc'd LineRec array; returns the count or -1."""
+    cdef Py_ssize_t cap = 1, pos = 0, e, cnt = 0
+    cdef const char* nl
+    cdef LineRec* recs
+    while pos < n:
+        nl = <const char*>memchr(b + pos, b'\n', n - pos)
+        if nl == NULL:
+            break
+        cap += 1
+        pos = (nl - b) + 1
+    recs = <LineRec*>malloc(cap * sizeof(LineRec))
+    if recs == NULL:
+        return -1
+    pos = 0
+    while pos < n:
+        nl = <const char*>memchr(b + pos, b'\n', n - pos)
+        e = (nl - b) if nl != NULL else n
+        if e - pos > max_line:
+            cut[0] += 1
+            parse_line(b, pos, pos + max_line, year, ref_month, &recs[cnt])
+        else:
+            parse_line(b, pos, e, year, ref_month, &recs[cnt])
+        if recs[cnt].len[F_RAW] > 0:
+            cnt += 1
+        pos = e + 1
+    out[0] = recs
+    return cnt
+
+
+# `want` bits: 0-8 the text fields (FIELD_NAMES order), then these; -1 builds everything
+W_TS = 1 << 9
+W_PID = 1 << 10
+W_PORT = 1 << 11
+W_PRI = 1 << 12
+W_SD = 1 << 13
+W_FORMAT = 1 << 14
+
+
+cdef dict make_record(const char* b, LineRec* r, long want=-1):
+    cdef dict d = {}
+    cdef int f
+    if want & W_FORMAT:
+        d["format"] = FMT_NAMES[r.fmt]
+    if r.has_ts and want & W_TS:
+        d["timestamp"] = r.ts
+    if r.facility >= 0 and want & W_PRI:
+        d["facility"] = r.facility
+        d["severity"] = r.severity
+    if r.pid >= 0 and want & W_PID:
+        d["pid"] = r.pid
+    if r.port >= 0 and want & W_PORT:
+        d["port"] = r.port
+    for f in range(NFIELDS):
+        if r.len[f] >= 0 and want & (1 << f):
+            d[_FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
+    if r.sd_len > 0 and want & W_SD:
+        for k, v in parse_sd(b[r.sd_off:r.sd_off + r.sd_len]):
+            d[k] = v
+    return d
+
+
+cdef int flatten(dict obj, str prefix, dict out, int depth, int max_depth) except -2:
+    cdef str key
+    if depth > max_depth:
+        return -1
+    for k, v in obj.items():
+        key = prefix + <str>k if prefix else <str>k
+        if type(v) is dict:
+            if flatten(<dict>v, key + ".", out, depth + 1, max_depth) < 0:
+                return -1
+        else:
+            out[key] = v
+    return 0
+
+
+cpdef object scan_value(object v):
+    """The bytes a string condition sees for a JSON value, or None when it cannot match."""
+    if type(v) is str:
+        return (<str>v).encode("utf-8", "surrogatepass")
+    if (type(v) is int or type(v) is float):
+        return str(v).encode()
+    return None
+
+
+cdef object json_ts(object v):
+    cdef bytes raw
+    cdef double ts = 0
+    cdef Py_ssize_t i = 0
+    if type(v) is int or type(v) is float:
+        return float(v) / 1000.0 if v > 1e11 else float(v)
+    if type(v) is str:
+        raw = (<str>v).encode("utf-8", "replace")
+        if parse_rfc3339(raw, &i, len(raw), &ts) and i == len(raw):
+            return ts
+    return None
+
+
+cdef void extract_into(dict d):
+    cdef LineRec r
+    cdef bytes m
+    cdef const char* b
+    cdef int f
+    msg = d.get("message")
+    if type(msg) is not str:
+        return
+    m = (<str>msg).encode("utf-8", "surrogatepass")
+    b = m
+    reset(&r, 0, len(m))
+    set_field(&r, F_MESSAGE, 0, len(m))
+    extract_fields(b, &r)
+    for f in (F_SRC_IP, F_USER, F_RHOST):
+        if r.len[f] >= 0 and FIELD_NAMES[f] not in d:
+            d[_FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
+    if r.port >= 0 and "port" not in d:
+        d["port"] = r.port
+
+
+cdef tuple json_record(bytes line, int max_depth):
+    """(record, error): error 0 ok, 1 not a JSON object, 2 nested deeper than max_depth."""
+    cdef dict out = {}
+    cdef object k, v, ts, sev
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None, 1
+    if type(obj) is not dict:
+        return None, 1
+    if flatten(<dict>obj, "", out, 1, max_depth) < 0:
+        return None, 2
+    for k in _TS_KEYS:
+        if k in out:
+            ts = json_ts(out[k])
+            if ts is not None:
+                out["timestamp"] = ts
+                break
+    for k in _HOST_KEYS:
+        v = out.get(k)
+        if type(v) is str:
+            out["host"] = v
+            break
+    for k in _MSG_KEYS:
+        v = out.get(k)
+        if type(v) is str:
+            out["message"] = v
+            break
+    for k in _SEV_KEYS:
+        v = out.get(k)
+        if type(v) is int and 0 <= v <= 7:
+            out["severity"] = v
+            break
+        if type(v) is str:
+            sev = _SEV_NAMES.get((<str>v).lower())
+            if sev is not None:
+                out["severity"] = sev
+                break
+    for k in _PROC_KEYS:
+        v = out.get(k)
+        if type(v) is str:
+            out["process"] = v
+            break
+    for k in _PID_KEYS:
+        v = out.get(k)
+        if type(v) is int:
+            out["pid"] = v
+            break
+    extract_into(out)
+    out["format"] = "json"
+    out["raw"] = line.decode("utf-8", "replace")
+    return out, 0
+
+
+cdef object resolve_json(bytes buf, LineRec* r, int max_depth, dict stats):
+    """Parse a flagged JSON line; on failure the line becomes raw text (counted)."""
+    cdef Py_ssize_t s = r.off[F_RAW], e = s + r.len[F_RAW]
+    rec, err = json_record(buf[s:e], max_depth)
+    if err == 0:
+        return rec
+    stats["json_errors" if err == 1 else "json_depth_errors"] += 1
+    r.fmt = FMT_RAW
+    set_field(r, F_MESSAGE, s, e)
+    extract_fields(buf, r)
+    return None

@@ -1,0 +1,126 @@
+"""Sliding-window state for thresholds and dedup, keyed by rule and group.
+
+WindowState is the contract: the in-memory MemoryState here, and RedisState
+(ironpost/storage/redis_state.py) so that two daemons see one attacker. Times are EVENT
+times (the log's own timestamp), so a replayed file gives the same alerts as live traffic.
+
+  hit(key, ts, window) -> int     record an event at ts; return how many of the key's events
+                                  lie in [ts - window, ts]
+  clear(key)                      forget the key's events and mark
+  first_seen(key) -> float|None   earliest event of the key still in its window
+  mark_once(key, ts, window) -> bool
+                                  True when the key was not marked within `window` before ts;
+                                  the mark is (re)set to ts on every call, so a burst that keeps
+                                  going stays one incident until it has been quiet for `window`
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import OrderedDict
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class WindowState(Protocol):
+    def hit(self, key: str, ts: float, window: float) -> int: ...
+
+    def clear(self, key: str) -> None: ...
+
+    def first_seen(self, key: str) -> float | None: ...
+
+    def mark_once(self, key: str, ts: float, window: float) -> bool: ...
+
+
+class MemoryState:
+    """Bounded in-process state: at most max_keys groups (least recently used evicted and
+    counted), at most max_events timestamps per group, expired groups swept as time advances."""
+
+    # a group idle this long past its window is swept; late (out-of-order) events younger than
+    # this still find their group, so replays and live traffic count the same
+    GRACE = 3600.0
+
+    def __init__(self, max_keys: int = 100_000, max_events: int = 4096):
+        self.max_keys = max_keys
+        self.max_events = max_events
+        self._events: OrderedDict[str, list[float]] = OrderedDict()
+        self._windows: dict[str, float] = {}
+        self._marks: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self.evictions = 0
+        self.expired = 0
+        self._now = float("-inf")
+        self._swept = float("-inf")
+
+    def _sweep(self, n: int = 8) -> None:
+        # the front of an LRU dict holds the stalest groups; drop a few whose window has passed
+        for d, last in ((self._events, lambda k, v: v[-1] + self._windows.get(k, 0.0)),
+                        (self._marks, lambda k, v: v[0] + v[1])):
+            for _ in range(n):
+                if not d:
+                    break
+                k = next(iter(d))
+                if last(k, d[k]) + self.GRACE >= self._now:
+                    break
+                del d[k]
+                self._windows.pop(k, None)
+                self.expired += 1
+
+    def hit(self, key: str, ts: float, window: float) -> int:
+        ev = self._events.get(key)
+        if ev is None:
+            if len(self._events) >= self.max_keys:
+                old, _ = self._events.popitem(last=False)
+                self._windows.pop(old, None)
+                self.evictions += 1
+            ev = self._events[key] = []
+        else:
+            self._events.move_to_end(key)
+        self._windows[key] = window
+        if ev and ts >= ev[-1]:
+            ev.append(ts)
+        else:
+            bisect.insort(ev, ts)
+        newest = ev[-1]
+        cut = bisect.bisect_left(ev, newest - window)
+        if cut:
+            del ev[:cut]
+        if len(ev) > self.max_events:
+            del ev[: len(ev) - self.max_events]
+        if newest > self._now:
+            self._now = newest
+            if newest - self._swept >= 10.0:  # sweeping on every event costs more than it frees
+                self._swept = newest
+                self._sweep(64)
+        lo = bisect.bisect_left(ev, ts - window)
+        hi = bisect.bisect_right(ev, ts)
+        return hi - lo
+
+    def clear(self, key: str) -> None:
+        self._events.pop(key, None)
+        self._windows.pop(key, None)
+        self._marks.pop(key, None)
+
+    def first_seen(self, key: str) -> float | None:
+        ev = self._events.get(key)
+        return ev[0] if ev else None
+
+    def mark_once(self, key: str, ts: float, window: float) -> bool:
+        prev = self._marks.get(key)
+        fresh = prev is None or ts - prev[0] > window or ts < prev[0] - window
+        if prev is None and len(self._marks) >= self.max_keys:
+            self._marks.popitem(last=False)
+            self.evictions += 1
+        self._marks[key] = (max(ts, prev[0]) if prev and not fresh else ts, window)
+        self._marks.move_to_end(key)
+        return fresh
+
+    def groups(self) -> int:
+        return len(self._events)
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "lp_state_groups": float(len(self._events)),
+            "lp_state_marks": float(len(self._marks)),
+            "lp_state_evictions_total": float(self.evictions),
+            "lp_state_expired_total": float(self.expired),
+        }

@@ -1,0 +1,73 @@
+"""Pure-Python twin of ext/matcher.pyx: the same candidates, found with `re` line by line.
+
+Matcher(patterns, n_rules, always=()) with patterns = [(expression bytes, caseless, field_id,
+rule_index)]. scan(buf, year, ref_month, max_line, json_max_depth) -> ([(record, rules)], stats):
+a line is a candidate for a rule when every pattern of that rule matched its field (search,
+byte semantics), or when the rule is in `always` (it has no pattern at all).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ironpost.log_pipeline.parsers import logparse_py as lp
+
+
+# constructs Hyperscan rejects; the twin rejects them too, so rules behave the same without the ext
+_UNSUPPORTED = [
+    (re.compile(rb"(?<!\\)(?:\\\\)*\\[1-9]|\(\?P=\w+\)|\\k<\w+>"), "Back-references are unsupported."),
+    (re.compile(rb"\(\?<?[=!]"), "Zero-width assertions are not supported."),
+    (re.compile(rb"\(\?>"), "Atomic groups are unsupported."),
+    (re.compile(rb"\(\?\("), "Conditional references are not supported."),
+    (re.compile(rb"(?<!\\)[*+?}]\+"), "Possessive quantifiers are not supported."),
+]
+
+
+class Matcher:
+    def __init__(self, patterns: list, n_rules: int, always=()):
+        self.patterns = tuple(patterns)
+        self.n_rules = n_rules
+        self.always = tuple(sorted(set(always)))
+        self._need = [0] * n_rules
+        self._compiled = []
+        for i, (expr, caseless, field, rule) in enumerate(patterns):
+            if not 0 <= field < len(lp.FIELD_NAMES) or not 0 <= rule < n_rules:
+                raise ValueError(i, f"field {field} or rule {rule} out of range")
+            if b"\0" in expr:
+                raise ValueError(i, "pattern contains a NUL byte")
+            for bad, why in _UNSUPPORTED:
+                if bad.search(expr):
+                    raise ValueError(i, why)
+            try:
+                rx = re.compile(expr, re.IGNORECASE if caseless else 0)
+            except re.error as exc:
+                raise ValueError(i, str(exc)) from exc
+            self._need[rule] += 1
+            self._compiled.append((rx, lp.FIELD_NAMES[field], rule))
+
+    def _rules_for(self, get) -> tuple:
+        cnt = [0] * self.n_rules
+        fired = []
+        for rx, name, rule in self._compiled:
+            v = get(name)
+            if v is not None and rx.search(v):
+                cnt[rule] += 1
+                if cnt[rule] == self._need[rule]:
+                    fired.append(rule)
+        return tuple(sorted(set(fired) | set(self.always)))
+
+    def scan(self, buf: bytes, year: int, ref_month: int = 0, max_line: int = 65536, json_max_depth: int = 32,
+             want: int = -1):
+        stats = lp.new_stats()
+        recs = lp.parse_lines(buf, year, ref_month, max_line, json_max_depth, stats)
+        out = []
+        for r in recs:
+            if r["fmt"] == lp.FMT_JSON:
+                d = r["json"]
+                rules = self._rules_for(lambda name: lp.scan_value(d.get(name)))
+            else:
+                rules = self._rules_for(r.get)
+            if rules:
+                out.append((lp.record_of(r, want), rules))
+        stats["candidates"] = len(out)
+        return out, stats

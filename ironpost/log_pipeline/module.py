@@ -1,0 +1,138 @@
+"""LogPipelineModule: collectors -> Pipeline -> alerts on the bus; packet events from the bus too.
+
+Collectors come from ironpost.log_pipeline.collectors.build_collectors(config, data_dir); each
+has `name`, `async run(emit)` and `metrics()`, and calls `await emit(chunk, source)` with whole
+lines (LineFramer output; an unterminated last piece counts as one line). Threshold and dedup
+state lives in Redis when [log_pipeline.storage] redis_url is set, else in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from ironpost.core.config import Config
+from ironpost.core.errors import LogPipelineError
+from ironpost.core.module import ModuleContext
+from ironpost.log_pipeline.pipeline import Pipeline
+from ironpost.log_pipeline.rules.loader import load_rules_strict
+
+log = logging.getLogger("ironpost.log_pipeline")
+PACKET_BATCH = 10_000
+
+
+def build_state(config: Config) -> Any:
+    url = config.section("log_pipeline.storage").redis_url
+    if url:
+        from ironpost.storage.redis_state import RedisState  # lazy: redis only when configured
+
+        return RedisState(url, "ironpost:lp:")
+    return None  # in-process: the pipeline keeps it (in the compiled matcher where it can)
+
+
+def build_pipeline(config: Config, state: Any) -> Pipeline:
+    """Load the rules directory (every problem raised at once) and build the engine."""
+    sec = config.section("log_pipeline")
+    rules_dir = Path(sec.rules_dir)
+    if rules_dir.exists():
+        rules = load_rules_strict(rules_dir)
+    else:
+        log.warning("rules directory missing; running with no rules", extra={"rules_dir": str(rules_dir)})
+        rules = []
+    return Pipeline(rules, year=sec.year or None, state=state, max_line=sec.max_line_bytes,
+                    json_max_depth=sec.json_max_depth, max_groups=sec.max_groups)
+
+
+def _collectors(config: Config, data_dir: Path) -> list:
+    try:
+        from ironpost.log_pipeline.collectors import build_collectors
+    except ImportError as exc:
+        log.warning("collectors unavailable; only packet events are processed", extra={"error": str(exc)})
+        return []
+    return list(build_collectors(config, data_dir))
+
+
+class LogPipelineModule:
+    name = "log_pipeline"
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.pipeline: Pipeline | None = None
+        self.collectors: list = []
+        self._bus = None
+        self.published = 0
+        self.reloads = 0
+
+    async def run(self, ctx: ModuleContext) -> None:
+        self._bus = ctx.bus
+        state = build_state(self.config)
+        self.pipeline = build_pipeline(self.config, state)
+        log.info("log pipeline started", extra={"rules": len(self.pipeline.rules)})
+        packets = ctx.bus.subscribe("packets", "log_pipeline")
+        self.collectors = _collectors(self.config, ctx.data_dir)
+        tasks = [asyncio.create_task(c.run(self.emit), name=f"lp-{c.name}") for c in self.collectors]
+        tasks.append(asyncio.create_task(self._packets(packets), name="lp-packets"))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            ctx.bus.unsubscribe(packets)
+
+    async def emit(self, chunk: bytes, source: str) -> None:
+        """Called by collectors with a buffer of whole lines."""
+        pipe = self.pipeline
+        if pipe is None or not chunk:
+            return
+        for alert in pipe.process(chunk, source):
+            await self._publish(alert)
+
+    async def _publish(self, alert) -> None:
+        self.published += 1
+        await self._bus.publish("alerts", alert)
+
+    async def _packets(self, sub) -> None:
+        while True:
+            first = await sub.get()
+            batch = [first, *sub.drain_nowait(PACKET_BATCH)]
+            pipe = self.pipeline
+            if pipe is None:
+                continue
+            for ev in batch:
+                for alert in pipe.process_packet(ev):
+                    await self._publish(alert)
+
+    def metrics(self) -> dict[str, float]:
+        m: dict[str, float] = {"lp_alerts_published_total": float(self.published), "lp_reloads_total": float(self.reloads)}
+        if self.pipeline is not None:
+            m.update(self.pipeline.metrics())
+        for c in self.collectors:
+            try:
+                m.update(c.metrics())
+            except Exception as exc:  # a collector's metrics must never break /metrics
+                log.warning("collector metrics failed", extra={"collector": c.name, "error": str(exc)})
+        return m
+
+    async def reload(self, config: Config) -> None:
+        """New rules (or rules_dir) take effect at once."""
+        # shared (Redis) state survives a reload as is; in-process counts start afresh with the new rules
+        self.pipeline = build_pipeline(config, build_state(config))  # raises RuleError: the old pipeline stays
+        self.config = config
+        self.reloads += 1
+        log.info("rules reloaded", extra={"rules": len(self.pipeline.rules)})
+
+    async def control(self, op: str, args: dict) -> dict:
+        if self.pipeline is None:
+            raise LogPipelineError("log pipeline is not running yet")
+        if op == "rules":
+            return {"rules": [r.summary() for r in self.pipeline.rules], "count": len(self.pipeline.rules)}
+        if op == "explain":
+            rid, line = args.get("rule_id"), args.get("line", "")
+            rule = next((r for r in self.pipeline.rules if r.id == rid), None)
+            if rule is None:
+                raise LogPipelineError(f"no loaded rule with id {rid!r}")
+            return self.pipeline.explain(rule, line)
+        raise LogPipelineError(f"unknown log_pipeline control op {op!r} (supported: rules, explain)")

@@ -1,0 +1,477 @@
+"""Pure-Python twin of ext/logparse.pyx (+ ext/lp_parse.pxd): the reference parser.
+
+parse(buf, year, ref_month=0, max_line=65536, json_max_depth=32) -> Parsed
+  Parsed.record(i) -> dict, Parsed.records(), len(Parsed), Parsed.stats
+Formats, detected per line: JSON object (orjson; nested objects flattened to dotted names),
+RFC 5424, RFC 3164 with or without PRI (also the /var/log/auth.log file form and an RFC 3339
+timestamp in place of the BSD one), else raw text. BSD timestamps are read as UTC in `year`;
+with ref_month > 0 a month after ref_month belongs to the year before (December read in January).
+Built-in fields taken from the message: src_ip (+ port), rhost, user.
+Internally fields are bytes slices, as in C, so that matching sees the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import orjson
+
+from ironpost.log_pipeline.sd import parse_sd
+
+FIELD_NAMES = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
+FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json")
+FMT_RAW, FMT_3164, FMT_5424, FMT_JSON = 0, 1, 2, 3
+_MONTHS = {m.encode(): i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
+_SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
+              "err": 3, "error": 3, "warn": 4, "warning": 4, "notice": 5, "info": 6, "informational": 6,
+              "debug": 7, "trace": 7}
+_TS_KEYS = ("@timestamp", "timestamp", "ts", "time")
+_HOST_KEYS = ("host", "hostname", "host.name")
+_MSG_KEYS = ("message", "msg")
+_SEV_KEYS = ("severity", "level", "log.level")
+_PROC_KEYS = ("process", "program", "app", "appname", "process.name")
+_PID_KEYS = ("pid", "process.pid")
+
+_BSD_TS = re.compile(rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ 0-9][0-9]) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_RFC3339 = re.compile(
+    rb"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})?"
+)
+_RFC3339_BAD_FRAC = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.(?![0-9])")
+_RFC3339_BAD_OFF = re.compile(rb"[+-](?![0-9]{2}:[0-9]{2})")
+_TAG = re.compile(rb"([^ \[(:]+)(?:\(([^) ]{0,64})\))?(?:\[([0-9]{1,9})\])?: ?")
+_IP_KW = re.compile(rb"from |rhost=|by ")
+_IP_CHARS = re.compile(rb"[0-9a-fA-F.:]*")
+_PORT = re.compile(rb" port ([0-9]{1,5})(?![0-9])")
+_RHOST = re.compile(rb"rhost=")
+_USER_EQ = re.compile(rb"(?<![A-Za-z0-9_])user=([^ ;]*)")
+_USER_INVALID = re.compile(rb"[iI]nvalid user ([^ ]*)")
+_USER_FOR_USER = re.compile(rb"for user ([^ ]*)")
+_USER_FOR_FROM = re.compile(rb"for ([^ ]+) from ")
+
+
+def days_from_civil(y: int, m: int, d: int) -> int:
+    if m <= 2:
+        y -= 1
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def parse_bsd_ts(b: bytes, i: int, year: int, ref_month: int):
+    """(ts, end) for 'Mmm dd hh:mm:ss' at b[i:], or None."""
+    m = _BSD_TS.match(b, i)
+    if not m:
+        return None
+    mon = _MONTHS[m.group(1)]
+    d = m.group(2)
+    day = int(d[1:]) if d[0] == 0x20 else int(d)
+    hh, mi, ss = int(m.group(3)), int(m.group(4)), int(m.group(5))
+    if day < 1 or day > 31 or hh > 23 or mi > 59 or ss > 60:
+        return None
+    y = year - 1 if ref_month > 0 and mon > ref_month else year
+    return float(days_from_civil(y, mon, day) * 86400 + hh * 3600 + mi * 60 + ss), m.end()
+
+
+def parse_rfc3339(b: bytes, i: int):
+    """(ts, end) for an RFC 3339 timestamp at b[i:], or None (no offset means UTC)."""
+    m = _RFC3339.match(b, i)
+    if not m or _RFC3339_BAD_FRAC.match(b, i):
+        return None
+    if m.group(8) is None and m.end() < len(b) and _RFC3339_BAD_OFF.match(b, m.end()):
+        return None
+    y, mon, day, hh, mi, ss = (int(m.group(k)) for k in range(1, 7))
+    if mon < 1 or mon > 12 or day < 1 or day > 31 or hh > 23 or mi > 59 or ss > 60:
+        return None
+    off = 0
+    tz = m.group(8)
+    if tz and tz != b"Z":
+        oh, om = int(tz[1:3]), int(tz[4:6])
+        if oh > 23 or om > 59:
+            return None
+        off = (1 if tz[0:1] == b"+" else -1) * (oh * 3600 + om * 60)
+    base = days_from_civil(y, mon, day) * 86400 + hh * 3600 + mi * 60 + ss - off
+    frac = m.group(7)
+    ts = float(base)
+    if frac:
+        frac = frac[:9]
+        ts = float(base) + float(int(frac)) / (10.0 ** len(frac))
+    return ts, m.end()
+
+
+def _valid_ip(tok: bytes) -> bool:
+    if not tok or len(tok) > 45:
+        return False
+    try:
+        socket.inet_pton(socket.AF_INET6 if b":" in tok else socket.AF_INET, tok.decode("ascii"))
+        return True
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def extract_fields(msg: bytes, r: dict) -> None:
+    for m in _IP_KW.finditer(msg):
+        t = m.end()
+        k = _IP_CHARS.match(msg, t).end()
+        u = -1
+        if k > t and _valid_ip(msg[t:k]):
+            u = k
+        elif k - 1 > t and msg[k - 1] == 0x3A and _valid_ip(msg[t : k - 1]):
+            u = k - 1
+        if u < 0:
+            continue
+        r["src_ip"] = msg[t:u]
+        pm = _PORT.match(msg, u)
+        if pm and int(pm.group(1)) <= 65535:
+            r["port"] = int(pm.group(1))
+        break
+    k = msg.find(b"rhost=")
+    if k >= 0:
+        tok = msg[k + 6 :].split(b" ", 1)[0]
+        if tok:
+            r["rhost"] = tok
+    for rx in (_USER_EQ, _USER_INVALID, _USER_FOR_USER, _USER_FOR_FROM):
+        for m in rx.finditer(msg):
+            if m.group(1):
+                r["user"] = m.group(1)
+                return
+
+
+def _tag(b: bytes, j: int, r: dict) -> None:
+    m = _TAG.match(b, j)
+    if not m:
+        r["message"] = b[j:]
+        return
+    r["process"] = m.group(1)
+    if m.group(2) is not None:
+        r["tag"] = m.group(2)
+    if m.group(3) is not None:
+        r["pid"] = int(m.group(3))
+    r["message"] = b[m.end() :]
+
+
+def _token(b: bytes, i: int) -> int:
+    k = b.find(b" ", i)
+    return len(b) if k < 0 else k
+
+
+def _parse_5424(b: bytes, i: int, r: dict) -> bool:
+    e = len(b)
+    if i >= e:
+        return False
+    if b[i] == 0x2D:
+        i += 1
+    else:
+        got = parse_rfc3339(b, i)
+        if not got:
+            return False
+        r["timestamp"], i = got
+    if i >= e or b[i] != 0x20:
+        return False
+    i += 1
+    for name in ("host", "process", "procid", "msgid"):
+        k = _token(b, i)
+        if k == i or k >= e:
+            return False
+        tok = b[i:k]
+        if name == "procid":
+            if len(tok) <= 9 and tok.isdigit():
+                r["pid"] = int(tok)
+        elif tok != b"-":
+            r[name] = tok
+        i = k + 1
+    if i >= e:
+        return False
+    if b[i] == 0x2D:
+        i += 1
+    elif b[i] == 0x5B:
+        s = i
+        while i < e and b[i] == 0x5B:
+            i += 1
+            inq = False
+            while i < e:
+                c = b[i]
+                if inq:
+                    if c == 0x5C:
+                        i += 2
+                        continue
+                    if c == 0x22:
+                        inq = False
+                elif c == 0x22:
+                    inq = True
+                elif c == 0x5D:
+                    break
+                i += 1
+            if i >= e:
+                return False
+            i += 1
+        r["sd"] = b[s:i]
+    else:
+        return False
+    if i < e:
+        if b[i] != 0x20:
+            return False
+        i += 1
+        if b[i : i + 3] == b"\xef\xbb\xbf":
+            i += 3
+    r["message"] = b[i:]
+    r["fmt"] = FMT_5424
+    return True
+
+
+def parse_line(b: bytes, year: int, ref_month: int) -> dict:
+    """Parse one line (no newline) into a dict of bytes fields and ints (the C LineRec)."""
+    if b.endswith(b"\r"):
+        b = b[:-1]
+    r: dict = {"fmt": FMT_RAW, "raw": b}
+    if b[:1] == b"{":
+        r["fmt"] = FMT_JSON
+        return r
+    i = 0
+    fac = sev = None
+    if b[:1] == b"<":
+        m = re.match(rb"<([0-9]{1,3})>", b)
+        if m and int(m.group(1)) <= 191:
+            v = int(m.group(1))
+            fac, sev = v >> 3, v & 7
+            i = m.end()
+            vm = re.match(rb"[1-9][0-9]? ", b[i:])
+            if vm:
+                cand = {"fmt": FMT_RAW, "raw": b}
+                if _parse_5424(b, i + vm.end(), cand):
+                    cand["facility"], cand["severity"] = fac, sev
+                    extract_fields(cand["message"], cand)
+                    return cand
+    if fac is not None:
+        r["facility"], r["severity"] = fac, sev
+    got = parse_bsd_ts(b, i, year, ref_month)
+    if not got and b[i : i + 1].isdigit():
+        got = parse_rfc3339(b, i)
+    if got and got[1] < len(b) and b[got[1]] == 0x20:
+        ts, j = got
+        j += 1
+        k = _token(b, j)
+        if k > j:
+            r["fmt"] = FMT_3164
+            r["timestamp"] = ts
+            r["host"] = b[j:k]
+            if k < len(b):
+                _tag(b, k + 1, r)
+            else:
+                r["message"] = b""
+            extract_fields(r["message"], r)
+            return r
+    r["message"] = b[i:]
+    extract_fields(r["message"], r)
+    return r
+
+
+W_TS, W_PID, W_PORT, W_PRI, W_SD, W_FORMAT = (1 << 9), (1 << 10), (1 << 11), (1 << 12), (1 << 13), (1 << 14)
+
+
+def want_mask(names) -> int:
+    """Bit mask for `want`: the built-in text fields by name, plus timestamp/pid/port/facility/
+    severity/sd.*/format; None means every field."""
+    if names is None:
+        return -1
+    m = 0
+    for n in names:
+        if n in FIELD_NAMES:
+            m |= 1 << FIELD_NAMES.index(n)
+        elif n == "timestamp":
+            m |= W_TS
+        elif n == "pid":
+            m |= W_PID
+        elif n == "port":
+            m |= W_PORT
+        elif n in ("facility", "severity"):
+            m |= W_PRI
+        elif n.startswith("sd."):
+            m |= W_SD
+        elif n == "format":
+            m |= W_FORMAT
+    return m
+
+
+def _bit(name: str) -> int:
+    return want_mask([name])
+
+
+def make_record(r: dict, want: int = -1) -> dict:
+    if want != -1:
+        full = make_record(r)
+        return {k: v for k, v in full.items() if want & _bit(k)}
+    d: dict = {"format": FMT_NAMES[r["fmt"]]}
+    if "timestamp" in r:
+        d["timestamp"] = r["timestamp"]
+    if "facility" in r:
+        d["facility"] = r["facility"]
+        d["severity"] = r["severity"]
+    if "pid" in r:
+        d["pid"] = r["pid"]
+    if "port" in r:
+        d["port"] = r["port"]
+    for name in FIELD_NAMES:
+        if name in r:
+            d[name] = r[name].decode("utf-8", "replace")
+    if r.get("sd"):
+        for k, v in parse_sd(r["sd"]):
+            d[k] = v
+    return d
+
+
+def _flatten(obj: dict, prefix: str, out: dict, depth: int, max_depth: int) -> bool:
+    if depth > max_depth:
+        return False
+    for k, v in obj.items():
+        key = prefix + k if prefix else k
+        if type(v) is dict:
+            if not _flatten(v, key + ".", out, depth + 1, max_depth):
+                return False
+        else:
+            out[key] = v
+    return True
+
+
+def scan_value(v):
+    """The bytes a string condition sees for a JSON value, or None when it cannot match."""
+    if type(v) is str:
+        return v.encode("utf-8", "surrogatepass")
+    if type(v) is int or type(v) is float:
+        return str(v).encode()
+    return None
+
+
+def _json_ts(v):
+    if type(v) is int or type(v) is float:
+        return float(v) / 1000.0 if v > 1e11 else float(v)
+    if type(v) is str:
+        raw = v.encode("utf-8", "replace")
+        got = parse_rfc3339(raw, 0)
+        if got and got[1] == len(raw):
+            return got[0]
+    return None
+
+
+def json_record(line: bytes, max_depth: int):
+    """(record, error): error 0 ok, 1 not a JSON object, 2 nested deeper than max_depth."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None, 1
+    if type(obj) is not dict:
+        return None, 1
+    out: dict = {}
+    if not _flatten(obj, "", out, 1, max_depth):
+        return None, 2
+    for k in _TS_KEYS:
+        if k in out:
+            ts = _json_ts(out[k])
+            if ts is not None:
+                out["timestamp"] = ts
+                break
+    for keys, name in ((_HOST_KEYS, "host"), (_MSG_KEYS, "message")):
+        for k in keys:
+            if type(out.get(k)) is str:
+                out[name] = out[k]
+                break
+    for k in _SEV_KEYS:
+        v = out.get(k)
+        if type(v) is int and 0 <= v <= 7:
+            out["severity"] = v
+            break
+        if type(v) is str and v.lower() in _SEV_NAMES:
+            out["severity"] = _SEV_NAMES[v.lower()]
+            break
+    for k in _PROC_KEYS:
+        if type(out.get(k)) is str:
+            out["process"] = out[k]
+            break
+    for k in _PID_KEYS:
+        if type(out.get(k)) is int:
+            out["pid"] = out[k]
+            break
+    msg = out.get("message")
+    if type(msg) is str:
+        ex: dict = {}
+        extract_fields(msg.encode("utf-8", "surrogatepass"), ex)
+        for name in ("src_ip", "user", "rhost"):
+            if name in ex and name not in out:
+                out[name] = ex[name].decode("utf-8", "replace")
+        if "port" in ex and "port" not in out:
+            out["port"] = ex["port"]
+    out["format"] = "json"
+    out["raw"] = line.decode("utf-8", "replace")
+    return out, 0
+
+
+def split_lines(buf: bytes, max_line: int):
+    """(lines, cut): the non-empty lines of buf (without newline), cut to max_line."""
+    out = []
+    cut = 0
+    for line in buf.split(b"\n"):
+        if len(line) > max_line:
+            cut += 1
+            line = line[:max_line]
+        out.append(line)
+    if out and out[-1] == b"" and buf.endswith(b"\n"):
+        out.pop()
+    return out, cut
+
+
+def parse_lines(buf: bytes, year: int, ref_month: int, max_line: int, json_max_depth: int, stats: dict):
+    """Internal records (bytes fields) plus JSON records, for the parser and the matcher twin."""
+    lines, cut = split_lines(buf, max_line)
+    stats["cut"] += cut
+    out = []
+    for line in lines:
+        r = parse_line(line, year, ref_month)
+        if not r["raw"]:
+            continue
+        if r["fmt"] == FMT_JSON:
+            rec, err = json_record(r["raw"], json_max_depth)
+            if err == 0:
+                r["json"] = rec
+            else:
+                stats["json_errors" if err == 1 else "json_depth_errors"] += 1
+                r["fmt"] = FMT_RAW
+                r["message"] = r["raw"]
+                extract_fields(r["raw"], r)
+        out.append(r)
+    stats["lines"] += len(out)
+    for r in out:
+        stats[FMT_NAMES[r["fmt"]]] += 1
+    return out
+
+
+def new_stats() -> dict:
+    return {"lines": 0, "cut": 0, "json_errors": 0, "json_depth_errors": 0, "raw": 0, "rfc3164": 0, "rfc5424": 0, "json": 0}
+
+
+def record_of(r: dict, want: int = -1) -> dict:
+    return dict(r["json"]) if r["fmt"] == FMT_JSON else make_record(r, want)
+
+
+class Parsed:
+    def __init__(self, recs: list, stats: dict):
+        self._recs = recs
+        self.stats = stats
+
+    def __len__(self) -> int:
+        return len(self._recs)
+
+    def record(self, i: int) -> dict:
+        """The fields of line i as a dict (a fresh copy)."""
+        if i < 0 or i >= len(self._recs):
+            raise IndexError(i)
+        return record_of(self._recs[i])
+
+    def records(self) -> list:
+        return [self.record(i) for i in range(len(self._recs))]
+
+
+def parse(buf: bytes, year: int, ref_month: int = 0, max_line: int = 65536, json_max_depth: int = 32) -> Parsed:
+    stats = new_stats()
+    return Parsed(parse_lines(buf, year, ref_month, max_line, json_max_depth, stats), stats)

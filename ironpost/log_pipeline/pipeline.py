@@ -1,0 +1,239 @@
+"""The log pipeline engine: a batch of lines (or one packet event) in, AlertEvents out.
+
+process(buf, source): the matcher parses and scans the whole batch in C and returns only the
+candidate lines with their fields; Python then applies `extract:` patterns and the conditions
+Hyperscan cannot check, and hands each match to the threshold engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, Callable
+
+from ironpost.core.events import AlertEvent, PacketEvent, new_id
+from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
+from ironpost.log_pipeline.parsers import parse
+from ironpost.log_pipeline.parsers.logparse_py import want_mask
+from ironpost.log_pipeline.rules.compile import compile_rules
+from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS, Rule
+
+MatchHook = Callable[[Rule, dict, str], None]
+# what an alert carries from the line, besides the fields its rule looks at
+ALERT_FIELDS = ("timestamp", "message", "host", "process", "src_ip", "user", "rhost")
+
+
+def needed_fields(rules: list[Rule], py_conditions: list) -> list[str] | None:
+    """The parsed fields candidates must carry for these rules (None: all of them)."""
+    names = set(ALERT_FIELDS)
+    for rule, conds in zip(rules, py_conditions):
+        names.update(c.field for c in conds)
+        names.update(f for f, _ in rule.extract)
+        if rule.threshold is not None:
+            names.update(rule.threshold.group_by)
+            if rule.threshold.distinct:
+                names.add(rule.threshold.distinct)
+    return sorted(names)
+
+
+def current_year_month() -> tuple[int, int]:
+    t = time.gmtime()
+    return t.tm_year, t.tm_mon
+
+
+class Pipeline:
+    def __init__(self, rules: list[Rule], *, year: int | None = None, state: Any = None, max_line: int = 65536,
+                 json_max_depth: int = 32, matcher_impl=None, max_groups: int = 100_000, fast_thresholds: bool = True,
+                 clock: Callable[[], float] = time.time):
+        """state: a WindowState shared with others (Redis); None keeps it in this process, where
+        rules that need nothing but a threshold on built-in fields are counted inside the
+        compiled matcher (fast_thresholds; their single matches are then not reported to on_match)."""
+        self.rules = list(rules)
+        self.compiled = compile_rules(self.rules, matcher_impl)
+        self.year = year
+        self.clock = clock  # event time for lines that carry none
+        self.max_line = max_line
+        self.json_max_depth = json_max_depth
+        self.thresholds = ThresholdEngine(state if state is not None else MemoryState(max_keys=max_groups))
+        self.agg_rules: set[int] = set()
+        m = self.compiled.matcher
+        if state is None and fast_thresholds and hasattr(m, "aggregate"):
+            for ri, rule in enumerate(self.compiled.log_rules):
+                t = rule.threshold
+                if (t is None or t.distinct or rule.extract or self.compiled.py_conditions[ri]
+                        or ri in self.compiled.always or not all(f in TEXT_FIELD_IDS for f in t.group_by)):
+                    continue
+                m.aggregate(ri, t.count, t.timeframe_secs, t.dedup_secs if t.dedup_secs is not None else t.timeframe_secs,
+                            tuple(TEXT_FIELD_IDS[f] for f in t.group_by), max_groups)
+                self.agg_rules.add(ri)
+        self.stats: Counter[str] = Counter()
+        self.matches: Counter[str] = Counter()
+        self.alerts: Counter[str] = Counter()
+        self._want = want_mask(needed_fields(self.compiled.log_rules, self.compiled.py_conditions))
+
+    @property
+    def state(self):
+        return self.thresholds.state
+
+    def _year(self) -> tuple[int, int]:
+        if self.year is not None:
+            return self.year, 0
+        return current_year_month()
+
+    def process(self, buf: bytes, source: str = "", on_match: MatchHook | None = None) -> list[AlertEvent]:
+        """Parse and match a buffer of whole lines; return the alerts that fired."""
+        if not buf:
+            return []
+        year, ref_month = self._year()
+        want = -1 if on_match is not None else self._want
+        now = self.clock()
+        m = self.compiled.matcher
+        if self.agg_rules:
+            cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want, now)
+        else:
+            cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want)
+        for k, v in stats.items():
+            self.stats[k] += v
+        out: list[AlertEvent] = []
+        log_rules = self.compiled.log_rules
+        py_conds = self.compiled.py_conditions
+        if self.agg_rules:
+            for rec, ri, count, first, ts in m.take_fired():
+                rule = log_rules[ri]
+                if self.thresholds.rate_ok(rule, ts):
+                    group = {f: rec.get(f) for f in rule.threshold.group_by}
+                    out.append(self._alert(rule, rec, source, ts, None, group, count, first))
+        for rec, rule_idx in cands:
+            for ri in rule_idx:
+                rule = log_rules[ri]
+                if rule.extract:
+                    rule.apply_extract(rec)
+                conds = py_conds[ri]
+                if conds and not all(c.holds(rec) for c in conds):
+                    continue
+                alert = self._matched(rule, rec, source, rec.get("timestamp", now), None, on_match)
+                if alert is not None:
+                    out.append(alert)
+        return out
+
+    def process_packet(self, ev: PacketEvent, on_match: MatchHook | None = None) -> list[AlertEvent]:
+        rec = {
+            "src_ip": ev.src_ip,
+            "dst_ip": ev.dst_ip,
+            "src_port": ev.src_port,
+            "dst_port": ev.dst_port,
+            "protocol": ev.protocol,
+            "tcp_flags": ev.tcp_flags,
+            "length": ev.length,
+            "action": ev.action,
+            "timestamp": ev.timestamp,
+        }
+        self.stats["packets"] += 1
+        out = []
+        for rule in self.compiled.packet_rules:
+            if all(c.holds(rec) for c in rule.conditions):
+                alert = self._matched(rule, rec, "packets", ev.timestamp, ev.trace_id, on_match)
+                if alert is not None:
+                    out.append(alert)
+        return out
+
+    def _matched(self, rule: Rule, rec: dict, source: str, ts: float, trace_id: str | None,
+                 on_match: MatchHook | None) -> AlertEvent | None:
+        self.matches[rule.id] += 1
+        if on_match is not None:
+            on_match(rule, rec, source)
+        d = self.thresholds.decide(rule, rec, float(ts))
+        if not d.fire:
+            return None
+        return self._alert(rule, rec, source, ts, trace_id, d.group, d.count, d.first_seen)
+
+    def _alert(self, rule: Rule, rec: dict, source: str, ts: float, trace_id: str | None, group: dict, count: int,
+               first_seen: float) -> AlertEvent:
+        self.alerts[rule.id] += 1
+        src = group.get("src_ip") or rec.get("src_ip")
+        details = {"source": source}
+        for k in ("message", "host", "process", "user", "rhost", "dst_port", "dst_ip"):
+            if rec.get(k) is not None:
+                details[k] = rec[k]
+        return AlertEvent(
+            rule_id=rule.id,
+            title=rule.title,
+            severity=rule.severity,
+            description=rule.description,
+            group=group,
+            count=count,
+            first_seen=first_seen,
+            last_seen=float(ts),
+            src_ip=str(src) if src is not None else None,
+            tags=list(rule.tags),
+            details=details,
+            trace_id=trace_id or new_id(),  # a log line's trace starts at its alert
+        )
+
+    def metrics(self) -> dict[str, float]:
+        m: dict[str, float] = {}
+        s = self.stats
+        m["lp_lines_total"] = float(s["lines"])
+        m["lp_lines_cut_total"] = float(s["cut"])
+        m["lp_json_errors_total"] = float(s["json_errors"])
+        m["lp_json_depth_errors_total"] = float(s["json_depth_errors"])
+        m["lp_candidates_total"] = float(s["candidates"])
+        m["lp_packets_total"] = float(s["packets"])
+        for fmt in ("raw", "rfc3164", "rfc5424", "json"):
+            m[f'lp_lines_format_total{{format="{fmt}"}}'] = float(s[fmt])
+        m["lp_rules_loaded"] = float(len(self.rules))
+        matches = sum(self.matches.values())
+        if self.agg_rules:
+            am = self.compiled.matcher.agg_metrics()
+            matches += sum(am["matches"].values())
+            m["lp_fast_groups"] = float(am["groups"])
+            m["lp_fast_evictions_total"] = float(am["evictions"])
+            m["lp_fast_deduped_total"] = float(sum(am["deduped"].values()))
+        m["lp_matches_total"] = float(matches)
+        m["lp_alerts_total"] = float(sum(self.alerts.values()))
+        for rid, n in self.alerts.items():
+            m[f'lp_alerts_total{{rule="{rid}"}}'] = float(n)
+        m.update(self.thresholds.metrics())
+        return m
+
+    def explain(self, rule: Rule, line: str | bytes) -> dict:
+        """For one line: the fields parsed and, for each condition of the rule, whether it held and why."""
+        raw = line.encode("utf-8") if isinstance(line, str) else line
+        raw = raw.split(b"\n", 1)[0]
+        year, ref_month = self._year()
+        parsed = parse(raw + b"\n", year, ref_month, self.max_line, self.json_max_depth)
+        if not len(parsed):
+            return {"rule": rule.id, "fields": {}, "conditions": [], "matched": False, "reason": "empty line"}
+        rec = parsed.record(0)
+        if rule.input == "packets":
+            rec = dict(rec)
+        before = set(rec)
+        rule.apply_extract(rec)
+        conds = []
+        for c in rule.conditions:
+            held, why = c.evaluate(rec)
+            conds.append({
+                "field": c.field,
+                "operator": c.operator,
+                "value": c.value,
+                "modifiers": sorted(c.modifiers),
+                "line": c.line,
+                "held": held,
+                "why": why,
+                "prefilter": "hyperscan" if (c.hs_pattern() is not None and rule.input == "logs") else "python",
+            })
+        matched = all(c["held"] for c in conds)
+        t = rule.threshold
+        return {
+            "rule": rule.id,
+            "input": rule.input,
+            "format": rec.get("format"),
+            "fields": rec,
+            "extracted": sorted(set(rec) - before),
+            "conditions": conds,
+            "matched": matched,
+            "threshold": None if t is None else {
+                "count": t.count, "timeframe_secs": t.timeframe_secs, "group_by": list(t.group_by),
+                "group": {f: rec.get(f) for f in t.group_by},
+            },
+        }

@@ -1,0 +1,208 @@
+"""Rules as data: conditions, thresholds, and how each condition is evaluated and explained.
+
+A condition is one of: equals, contains, startswith, endswith, regex, in, exists, cidr, gt, lt,
+with modifiers case_insensitive and not. All conditions of a rule must hold (AND). String
+conditions on built-in text fields (without `not`) become Hyperscan patterns and filter
+lines in C; everything else is evaluated here, on the few candidate lines only.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+OPERATORS = ("equals", "contains", "startswith", "endswith", "regex", "in", "exists", "cidr", "gt", "lt")
+MODIFIERS = ("case_insensitive", "not")
+STRING_OPERATORS = frozenset(("equals", "contains", "startswith", "endswith", "regex", "in"))
+# fields the C parser produces as text; their string conditions are matched by Hyperscan
+TEXT_FIELDS = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
+TEXT_FIELD_IDS = {name: i for i, name in enumerate(TEXT_FIELDS)}
+MAX_PATTERN = 1000
+INPUTS = ("logs", "packets")
+
+
+def field_text(v: Any) -> str | None:
+    """The text a string condition compares against: str as is, numbers as written, else None."""
+    if type(v) is str:
+        return v
+    if type(v) is int or type(v) is float:
+        return str(v)
+    return None
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def hs_escape(s: str) -> bytes:
+    """A literal as a pattern both Hyperscan and Python `re` read the same way."""
+    out = bytearray()
+    for ch in s.encode("utf-8"):
+        if 48 <= ch <= 57 or 65 <= ch <= 90 or 97 <= ch <= 122:
+            out.append(ch)
+        else:
+            out += b"\\x%02x" % ch
+    return bytes(out)
+
+
+@dataclass
+class Condition:
+    field: str
+    operator: str
+    value: Any = None
+    modifiers: frozenset = frozenset()
+    line: int | None = None
+    _rx: Any = field(default=None, repr=False, compare=False)
+    _nets: Any = field(default=None, repr=False, compare=False)
+    _set: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        ci = self.caseless
+        if self.operator == "regex":
+            self._rx = re.compile(self.value, re.IGNORECASE if ci else 0)
+        elif self.operator == "cidr":
+            vals = self.value if isinstance(self.value, list) else [self.value]
+            self._nets = [ipaddress.ip_network(str(v), strict=False) for v in vals]
+        elif self.operator == "in":
+            self._set = {(str(v).lower() if ci else str(v)) for v in self.value}
+
+    @property
+    def caseless(self) -> bool:
+        return "case_insensitive" in self.modifiers
+
+    @property
+    def negate(self) -> bool:
+        return "not" in self.modifiers
+
+    def hs_pattern(self) -> bytes | None:
+        """The Hyperscan expression for this condition, or None when it is evaluated in Python."""
+        if self.operator not in STRING_OPERATORS or self.negate or self.field not in TEXT_FIELD_IDS:
+            return None
+        v = self.value
+        if self.operator == "regex":
+            return v.encode("utf-8")
+        if self.operator == "in":
+            if not all(isinstance(x, str) for x in v):
+                return None
+            return b"^(?:" + b"|".join(hs_escape(x) for x in v) + b")$"
+        if not isinstance(v, str):
+            return None
+        e = hs_escape(v)
+        return {"equals": b"^" + e + b"$", "contains": e, "startswith": b"^" + e, "endswith": e + b"$"}[self.operator]
+
+    def holds(self, rec: dict) -> bool:
+        return self.evaluate(rec)[0]
+
+    def evaluate(self, rec: dict) -> tuple[bool, str]:
+        """(held, why): `why` explains the outcome in words, for `rules explain`."""
+        ok, why = self._raw(rec.get(self.field))
+        if self.negate:
+            return (not ok), (f"not: {why}")
+        return ok, why
+
+    def _raw(self, v: Any) -> tuple[bool, str]:
+        op, want, name = self.operator, self.value, self.field
+        if op == "exists":
+            present = v is not None
+            expect = want is not False
+            return present == expect, f"field {name!r} is {'present' if present else 'missing'}"
+        if v is None:
+            return False, f"field {name!r} is missing"
+        if op in ("gt", "lt"):
+            x = _number(v)
+            if x is None:
+                return False, f"{name}={v!r} is not a number"
+            ok = x > float(want) if op == "gt" else x < float(want)
+            return ok, f"{name}={v!r} {'is' if ok else 'is not'} {'>' if op == 'gt' else '<'} {want}"
+        if op == "cidr":
+            try:
+                ip = ipaddress.ip_address(str(v))
+            except ValueError:
+                return False, f"{name}={v!r} is not an IP address"
+            ok = any(ip.version == n.version and ip in n for n in self._nets)
+            return ok, f"{v} {'is' if ok else 'is not'} in {', '.join(map(str, self._nets))}"
+        if op == "equals" and _number(want) is not None and not isinstance(want, str):
+            x = _number(v)
+            ok = x is not None and x == float(want)
+            return ok, f"{name}={v!r} {'==' if ok else '!='} {want}"
+        text = field_text(v)
+        if text is None:
+            return False, f"{name} is not text ({type(v).__name__})"
+        if op == "regex":
+            ok = self._rx.search(text) is not None
+            return ok, f"regex {want!r} {'matched' if ok else 'did not match'} {text!r}"
+        cmp = text.lower() if self.caseless else text
+        if op == "in":
+            ok = cmp in self._set
+            return ok, f"{text!r} {'is' if ok else 'is not'} one of {want!r}"
+        w = str(want).lower() if self.caseless else str(want)
+        ok = {
+            "equals": cmp == w,
+            "contains": w in cmp,
+            "startswith": cmp.startswith(w),
+            "endswith": cmp.endswith(w),
+        }[op]
+        verb = {"equals": "equal", "contains": "contain", "startswith": "start with", "endswith": "end with"}[op]
+        return ok, f"{text!r} {'does' if ok else 'does not'} {verb} {want!r}"
+
+
+@dataclass
+class Threshold:
+    count: int = 1
+    timeframe_secs: float = 0.0
+    group_by: tuple = ()
+    distinct: str | None = None  # count distinct values of this field (port scans) instead of events
+    dedup_secs: float | None = None  # quiet time that ends an incident; default timeframe_secs
+
+
+@dataclass
+class Rule:
+    id: str
+    title: str
+    severity: str
+    conditions: list
+    description: str = ""
+    threshold: Threshold | None = None
+    tags: list = field(default_factory=list)
+    extract: list = field(default_factory=list)  # [(field, compiled regex with named groups)]
+    input: str = "logs"
+    rate_limit: int = 100  # alerts per rule per minute of event time
+    file: str | None = None
+    line: int | None = None
+
+    def apply_extract(self, rec: dict) -> None:
+        for fname, rx in self.extract:
+            text = field_text(rec.get(fname))
+            if text is None:
+                continue
+            m = rx.search(text)
+            if m:
+                for k, v in m.groupdict().items():
+                    if v is not None and k not in rec:
+                        rec[k] = v
+
+    def summary(self) -> dict:
+        t = self.threshold
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "input": self.input,
+            "conditions": len(self.conditions),
+            "threshold": None
+            if t is None
+            else {"count": t.count, "timeframe_secs": t.timeframe_secs, "group_by": list(t.group_by)},
+            "tags": list(self.tags),
+            "file": self.file,
+        }

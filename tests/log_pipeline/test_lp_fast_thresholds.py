@@ -1,0 +1,91 @@
+"""Thresholds counted inside the compiled matcher give the same alerts as the Python engine."""
+
+import random
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lp_support  # noqa: F401  (puts bench/ on sys.path)
+import authlog
+import support
+from ironpost.core.extensions import compiled
+from ironpost.log_pipeline.pipeline import Pipeline
+from ironpost.log_pipeline.rules.model import Condition, Rule, Threshold
+
+ext = compiled("matcher")
+
+
+def rules(count=5, tf=60.0, dedup=None, group=("src_ip",)):
+    return [
+        Rule("bf", "brute force", "high",
+             [Condition("message", "regex", r"^Failed password for (invalid user )?\S+ from \S+ port \d+ ssh2")],
+             threshold=Threshold(count, tf, group, None, dedup)),
+        Rule("closed", "closed", "low", [Condition("message", "startswith", "Connection closed")],
+             threshold=Threshold(3, 30.0, ("host", "src_ip"))),
+        Rule("disc", "disconnect", "low", [Condition("message", "contains", "Bye Bye")], threshold=Threshold(2, 10.0, ())),
+    ]
+
+
+def alerts(pipe, chunks):
+    out = []
+    for c in chunks:
+        out += pipe.process(c, "t")
+    return sorted((a.rule_id, orjson.dumps(a.group).decode(), a.count, a.first_seen, a.last_seen) for a in out)
+
+
+def both(rs, chunks, year=2016):
+    fast = Pipeline(rs, year=year, clock=lambda: 1481353000.0, matcher_impl=ext)
+    slow = Pipeline(rs, year=year, fast_thresholds=False, clock=lambda: 1481353000.0)
+    assert fast.agg_rules and not slow.agg_rules
+    a, b = alerts(fast, chunks), alerts(slow, chunks)
+    assert fast.metrics()["lp_matches_total"] == slow.metrics()["lp_matches_total"]
+    return a, b
+
+
+def split(buf: bytes, size: int) -> list[bytes]:
+    out, start = [], 0
+    while start < len(buf):
+        end = buf.find(b"\n", min(start + size, len(buf) - 1)) + 1 or len(buf)
+        out.append(buf[start:end])
+        start = end
+    return out
+
+
+def test_same_alerts_on_generated_auth_log():
+    support.need(ext is not None, "ironpost._ext.matcher not built")
+    buf = authlog.generate(30000, 800, seed=21)
+    a, b = both(rules(), split(buf, 50_000))
+    assert len(a) > 50 and a == b
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), count=st.integers(1, 6), tf=st.sampled_from([1.0, 5.0, 60.0]),
+       dedup=st.sampled_from([None, 0.0, 30.0]), chunk=st.integers(200, 5000))
+def test_same_alerts_out_of_order_mixed_json(seed, count, tf, dedup, chunk):
+    support.need(ext is not None, "ironpost._ext.matcher not built")
+    rng = random.Random(seed)
+    lines = authlog.generate(600, 15, seed=seed).decode().splitlines()
+    out = []
+    for line in lines:
+        r = rng.random()
+        if r < 0.1:  # late and early lines, within the state's grace period
+            line = line.replace(line[7:15], f"06:{rng.randint(45, 59):02d}:{rng.randint(0, 59):02d}", 1)
+        if r > 0.9:
+            msg = line.split(": ", 1)[1]
+            line = orjson.dumps({"message": msg, **({"ts": 1481352946 + rng.random() * 100} if r > 0.95 else {})}).decode()
+        out.append(line)
+    buf = ("\n".join(out) + "\n").encode()
+    a, b = both(rules(count, tf, dedup), split(buf, chunk))
+    assert a == b
+
+
+def test_eviction_is_bounded_and_counted():
+    support.need(ext is not None, "ironpost._ext.matcher not built")
+    rs = rules(count=2)
+    pipe = Pipeline(rs, year=2016, max_groups=100, matcher_impl=ext)
+    buf = "".join(f"Dec 10 06:55:{i % 60:02d} h sshd[1]: Failed password for root from 10.0.{i // 250}.{i % 250} port 1 ssh2\n"
+                  for i in range(1000)).encode()
+    pipe.process(buf)
+    m = pipe.metrics()
+    assert m["lp_fast_groups"] <= 100 and m["lp_fast_evictions_total"] >= 900

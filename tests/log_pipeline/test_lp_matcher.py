@@ -1,0 +1,90 @@
+"""Hyperscan matcher vs its `re` twin, and rule compilation into one database."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import support
+from ironpost.core.errors import RuleError
+from ironpost.core.extensions import compiled
+from ironpost.log_pipeline import matcher_py as twin
+from ironpost.log_pipeline.parsers.logparse_py import want_mask
+from ironpost.log_pipeline.rules import compile_rules, load_rules
+from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS as F
+from lp_strategies import batch
+
+ext = compiled("matcher")
+
+PATTERNS = [
+    (rb"^Failed password for (invalid user )?\S+ from \S+ port \d+ ssh2", False, F["message"], 0),
+    (rb"authentication failure", False, F["message"], 1),
+    (rb"^sshd$", False, F["process"], 1),
+    (rb"ROOT", True, F["user"], 2),
+    (rb"^(?:1\.2\.3\.4|2001:db8::7)$", False, F["src_ip"], 3),
+    (rb"port", False, F["raw"], 4),
+    (rb"x*", False, F["host"], 5),  # matches the empty string: needs HS_FLAG_ALLOWEMPTY
+    (rb"^\xc3\xbc", True, F["message"], 6),
+]
+
+
+def need_ext():
+    support.need(ext is not None, "ironpost._ext.matcher not built (libhyperscan-dev + build_ext --inplace)")
+
+
+def test_candidates_only_on_linux_2k(linux_2k):
+    need_ext()
+    m = ext.Matcher(PATTERNS[:3], 2)
+    cands, stats = m.scan(linux_2k, 2005)
+    assert stats["lines"] == 2000
+    assert 0 < len(cands) < 2000
+    assert all(rules == (1,) for _, rules in cands)
+    assert all("authentication failure" in rec["message"] and rec["process"] == "sshd" for rec, _ in cands)
+    assert twin.Matcher(PATTERNS[:3], 2).scan(linux_2k, 2005) == (cands, stats)
+
+
+def test_always_rules_make_every_line_a_candidate(linux_2k):
+    need_ext()
+    cands, _ = ext.Matcher([], 3, always=[2]).scan(linux_2k, 2005)
+    assert len(cands) == 2000 and all(r == (2,) for _, r in cands)
+
+
+def test_rejected_pattern_names_file_and_rule(tmp_path):
+    need_ext()
+    (tmp_path / "bad.yaml").write_text(
+        "id: backref\ntitle: t\nseverity: low\ndetection:\n  conditions:\n"
+        "    - field: message\n      operator: regex\n      value: '(a)\\1'\n")
+    rules, problems = load_rules(tmp_path)
+    assert not problems
+    with pytest.raises(RuleError) as ei:
+        compile_rules(rules, ext)
+    e = ei.value
+    assert e.rule_id == "backref" and e.file.endswith("bad.yaml") and e.line == 6
+    assert "Back-reference" in str(e) or "back" in str(e).lower()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(buf=batch, n_always=st.integers(0, 1),
+       want=st.sampled_from([None, ["timestamp", "src_ip"], ["message", "sd.x", "pid", "port", "format", "severity"]]))
+def test_ext_equals_twin_generated(buf, n_always, want):
+    need_ext()
+    always = [7] if n_always else []
+    mask = want_mask(want)
+    a = ext.Matcher(PATTERNS, 8, always).scan(buf, 2020, 3, 300, 8, mask)
+    b = twin.Matcher(PATTERNS, 8, always).scan(buf, 2020, 3, 300, 8, mask)
+    assert a == b
+
+
+def test_ext_equals_twin_on_generated_auth_log():
+    need_ext()
+    import authlog
+
+    buf = authlog.generate(3000, 300, seed=7)
+    a = ext.Matcher(PATTERNS, 8).scan(buf, 2016)
+    b = twin.Matcher(PATTERNS, 8).scan(buf, 2016)
+    assert a == b and a[1]["candidates"] > 100
+
+
+def test_want_limits_candidate_fields(linux_2k):
+    need_ext()
+    cands, _ = ext.Matcher(PATTERNS[:3], 2).scan(linux_2k, 2005, 0, 65536, 32, want_mask(["timestamp", "rhost"]))
+    assert cands and all(set(rec) <= {"timestamp", "rhost"} and "timestamp" in rec for rec, _ in cands)

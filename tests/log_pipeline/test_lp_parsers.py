@@ -1,0 +1,140 @@
+"""The compiled parser and its twin: known lines give known fields; random lines give identical results."""
+
+import calendar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import support
+from ironpost.core.extensions import compiled
+from ironpost.log_pipeline.parsers import logparse_py as twin
+from lp_strategies import batch
+
+ext = compiled("logparse")
+IMPLS = [pytest.param(twin, id="twin"), pytest.param(ext, id="ext", marks=pytest.mark.skipif(ext is None, reason="ext not built"))]
+
+
+def one(impl, line: bytes, year=2024, ref_month=0):
+    p = impl.parse(line + b"\n", year, ref_month)
+    assert len(p) == 1
+    return p.record(0)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_auth_log_file_format(impl):
+    r = one(impl, b"Dec 10 06:55:46 LabSZ sshd[24200]: Failed password for invalid user webmaster from 173.234.31.186 port 38926 ssh2", 2016)
+    assert r["format"] == "rfc3164"
+    assert r["timestamp"] == calendar.timegm((2016, 12, 10, 6, 55, 46))
+    assert (r["host"], r["process"], r["pid"]) == ("LabSZ", "sshd", 24200)
+    assert r["message"].startswith("Failed password")
+    assert (r["src_ip"], r["port"], r["user"]) == ("173.234.31.186", 38926, "webmaster")
+    assert "facility" not in r
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_process_tag_pid_and_rhost(impl):
+    r = one(impl, b"Jun 15 02:04:59 combo sshd(pam_unix)[20882]: authentication failure; logname= uid=0 euid=0 "
+                  b"tty=NODEVssh ruser= rhost=220-135-151-1.hinet-ip.hinet.net  user=root", 2005)
+    assert (r["process"], r["tag"], r["pid"]) == ("sshd", "pam_unix", 20882)
+    assert r["rhost"] == "220-135-151-1.hinet-ip.hinet.net"
+    assert "src_ip" not in r  # a host name is not an address
+    assert r["user"] == "root"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_rfc3164_with_pri_and_padded_day(impl):
+    r = one(impl, b"<38>Feb  5 01:02:03 gw su: 'su root' failed for lonvick on /dev/pts/8", 2023)
+    assert (r["facility"], r["severity"]) == (4, 6)
+    assert r["timestamp"] == calendar.timegm((2023, 2, 5, 1, 2, 3))
+    assert (r["host"], r["process"]) == ("gw", "su")
+    assert "pid" not in r
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_year_inference_previous_year(impl):
+    r = one(impl, b"Dec 31 23:59:59 h cron[1]: x", 2025, ref_month=1)
+    assert r["timestamp"] == calendar.timegm((2024, 12, 31, 23, 59, 59))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_rfc5424_full(impl):
+    line = (b'<165>1 2003-10-11T22:14:15.003+02:00 mymachine.example.com evntslog 8710 ID47 '
+            b'[exampleSDID@32473 iut="3" eventSource="App\\"lication\\]"][ex@1 a="b"] \xef\xbb\xbfAn application event')
+    r = one(impl, line)
+    assert r["format"] == "rfc5424"
+    assert (r["facility"], r["severity"]) == (20, 5)
+    assert r["timestamp"] == pytest.approx(calendar.timegm((2003, 10, 11, 20, 14, 15)) + 0.003)
+    assert (r["host"], r["process"], r["pid"], r["msgid"]) == ("mymachine.example.com", "evntslog", 8710, "ID47")
+    assert r["message"] == "An application event"
+    assert r["sd.exampleSDID@32473.eventSource"] == 'App"lication]'
+    assert r["sd.ex@1.a"] == "b"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_rfc5424_nil_values(impl):
+    r = one(impl, b"<13>1 - - - - - -")
+    assert r["format"] == "rfc5424"
+    assert "timestamp" not in r and "host" not in r and "process" not in r
+    assert r["message"] == ""
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_json_flatten_and_standard_fields(impl):
+    r = one(impl, b'{"@timestamp": "2024-01-02T03:04:05.5Z", "host": {"name": "web1"}, "level": "warning", '
+                  b'"msg": "Accepted password for root from 2001:db8::7 port 22 ssh2", "http": {"status": 200}}')
+    assert r["format"] == "json"
+    assert r["timestamp"] == calendar.timegm((2024, 1, 2, 3, 4, 5)) + 0.5
+    assert (r["host"], r["severity"], r["http.status"]) == ("web1", 4, 200)
+    assert (r["src_ip"], r["port"], r["user"]) == ("2001:db8::7", 22, "root")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_json_too_deep_and_broken_are_counted(impl):
+    deep = b'{"a":' * 33 + b"1" + b"}" * 33
+    ok = b'{"a":' * 32 + b"1" + b"}" * 32
+    p = impl.parse(deep + b"\n{broken\n" + ok + b"\n", 2024)
+    assert p.stats["json_depth_errors"] == 1 and p.stats["json_errors"] == 1
+    assert p.record(0)["format"] == "raw" and p.record(1)["format"] == "raw"
+    assert p.record(2)["format"] == "json" and p.record(2)["a" + ".a" * 31] == 1
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_long_lines_cut_and_counted(impl):
+    p = impl.parse(b"x" * 70000 + b"\nshort\n", 2024, 0, 65536)
+    assert p.stats["cut"] == 1 and len(p) == 2
+    assert len(p.record(0)["raw"]) == 65536
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_linux_2k_all_parsed(impl, linux_2k):
+    p = impl.parse(linux_2k, 2005)
+    assert p.stats["lines"] == 2000 and p.stats["rfc3164"] == 2000
+    recs = p.records()
+    assert sum(1 for r in recs if r.get("rhost")) > 300
+    assert all(r["host"] == "combo" for r in recs)
+
+
+def test_ext_equals_twin_on_linux_2k(linux_2k):
+    support.need(ext is not None, "ironpost._ext.logparse not built (python setup.py build_ext --inplace)")
+    a, b = ext.parse(linux_2k, 2005, 6), twin.parse(linux_2k, 2005, 6)
+    assert a.stats == b.stats
+    assert a.records() == b.records()
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(buf=batch)
+def test_ext_equals_twin_generated(buf):
+    support.need(ext is not None, "ironpost._ext.logparse not built")
+    a, b = ext.parse(buf, 2020, 3, 200, 8), twin.parse(buf, 2020, 3, 200, 8)
+    assert a.stats == b.stats
+    assert a.records() == b.records()
+
+
+@settings(max_examples=300, deadline=None)
+@given(sd=st.text(alphabet='[]"\\= ab@1é', min_size=1, max_size=40))
+def test_ext_equals_twin_structured_data(sd):
+    support.need(ext is not None, "ironpost._ext.logparse not built")
+    line = f"<13>1 2024-01-01T00:00:00Z h app - - [{sd} msg\n".encode()
+    a, b = ext.parse(line, 2024), twin.parse(line, 2024)
+    assert a.records() == b.records()
