@@ -1,0 +1,24 @@
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sbom"
+SHARED_OSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "osv"
+if not SHARED_OSV.is_dir():
+    SHARED_OSV = Path("/work/shared/data/osv")
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def fixture_db(tmp_path):
+    """A vulnerability DB built from the committed OSV fixtures."""
+    from ironpost.sbom.vulndb import import_osv
+
+    db = tmp_path / "vulndb.sqlite"
+    stats = import_osv(FIXTURES / "osv", db)
+    assert not stats.errors
+    return db
