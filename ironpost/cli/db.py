@@ -21,11 +21,10 @@ _CONFIG = typer.Option(None, "--config", help="config file (default: $IRONPOST_C
 
 
 def _db_path(config: Optional[Path], db: Optional[Path]) -> Path:
-    err = Console(stderr=True)
     try:
         return vulndb_path(load_cli_config(config), db)
     except ConfigError as exc:
-        err.print(f"[red]config error:[/] {exc}")
+        typer.echo(f"config error: {exc}", err=True)
         raise typer.Exit(2)
 
 
@@ -43,14 +42,13 @@ def import_(
     Example: ironpost cli db import ./osv/crates.io   or   ironpost cli db import all.zip
     """
     target = _db_path(config, db)
-    err = Console(stderr=True)
     if not path.exists():
-        err.print(f"[red]error:[/] {path}: no such file or folder")
+        typer.echo(f"error: {path}: no such file or folder", err=True)
         raise typer.Exit(2)
     try:
         stats = import_osv(path, target)
     except IronpostError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
     summary = stats.as_dict() | {"db": str(target)}
     if json_out:
@@ -59,9 +57,9 @@ def import_(
         typer.echo(f"imported into {target}: {stats.added} added, {stats.updated} updated, {stats.unchanged} unchanged, "
                    f"{stats.withdrawn} withdrawn, {stats.git_ranges} GIT ranges skipped, {len(stats.errors)} errors in {stats.seconds:.2f} s")
     for e in stats.errors[:20]:
-        err.print(f"[red]record error:[/] {e}")
+        typer.echo(f"record error: {e}", err=True)
     if len(stats.errors) > 20:
-        err.print(f"... and {len(stats.errors) - 20} more")
+        typer.echo(f"... and {len(stats.errors) - 20} more", err=True)
     if stats.errors:
         raise typer.Exit(1)
 
@@ -74,13 +72,13 @@ def stats(db: Optional[Path] = _DB, json_out: bool = typer.Option(False, "--json
     """
     target = _db_path(config, db)
     if not target.exists():
-        Console(stderr=True).print(f"[red]error:[/] no vulnerability database at {target}: run `ironpost cli db import PATH` first")
+        typer.echo(f"error: no vulnerability database at {target}: run `ironpost cli db import PATH` first", err=True)
         raise typer.Exit(2)
     try:
         with VulnDB(target) as vdb:
             s = vdb.stats()
     except IronpostError as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
     if json_out:
         typer.echo(orjson.dumps(s).decode())

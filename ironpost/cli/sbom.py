@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from ironpost.core.errors import ConfigError
 from ironpost.sbom import cyclonedx, spdx
@@ -38,13 +37,12 @@ def generate(
 
     Example: ironpost cli sbom generate --dir ./project --format spdx --output project.spdx.json
     """
-    err = Console(stderr=True)
     if fmt not in FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}, found {fmt!r}", param_hint="--format")
     try:
         cfg = load_cli_config(config)
     except ConfigError as exc:
-        err.print(f"[red]config error:[/] {exc}")
+        typer.echo(f"config error: {exc}", err=True)
         raise typer.Exit(2)
     res = collect(dirs, [*cfg.section("sbom").exclude, *exclude])
     doc_name = name or dirs[0].resolve().name or "project"
@@ -56,8 +54,8 @@ def generate(
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n", encoding="utf-8")
-        err.print(f"wrote {fmt} SBOM of {len(res.packages)} packages from {len(res.lockfiles)} lockfiles to {output}")
+        typer.echo(f"wrote {fmt} SBOM of {len(res.packages)} packages from {len(res.lockfiles)} lockfiles to {output}", err=True)
     for e in res.errors:
-        err.print(f"[red]lockfile error:[/] {e}")
+        typer.echo(f"lockfile error: {e}", err=True)
     if res.errors:
         raise typer.Exit(1)

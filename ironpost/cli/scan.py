@@ -74,10 +74,10 @@ def sbom(
         else:
             res = run_scan(dirs, vulndb_path(cfg, db), exclude=[*sec.exclude, *exclude], min_severity=threshold, show_unknown=show_unknown)
     except ConfigError as exc:
-        err.print(f"[red]config error:[/] {exc}")
+        typer.echo(f"config error: {exc}", err=True)
         raise typer.Exit(2)
     except IronpostError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
 
     base = str(dirs[0]) if len(dirs) == 1 and dirs[0].is_dir() else None
@@ -97,12 +97,12 @@ def sbom(
         else:
             sys.stdout.write(data.decode() + "\n")
     for e in res.errors:
-        err.print(f"[red]lockfile error:[/] {e}")
+        typer.echo(f"lockfile error: {e}", err=True)
     failing = [f for f in res.findings if fail_on and f.severity != "unknown" and at_least(f.severity, fail_on)]
     if fail_on == "unknown":
         failing = list(res.findings)
     if failing:
-        err.print(f"{len(failing)} findings at or above {fail_on}")
+        typer.echo(f"{len(failing)} findings at or above {fail_on}", err=True)
         raise typer.Exit(1)
     if res.errors:
         raise typer.Exit(1)
