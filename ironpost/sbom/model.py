@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,8 +45,23 @@ class Package:
         return (self.ecosystem, self.name, self.version)
 
 
+_PURL_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+_PURL_SAFE_NS = re.compile(r"^[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*$")
+
+
 def make_purl(ecosystem: str, name: str, version: str | None) -> str:
+    """The package URL; common names skip packageurl-python (~25 µs each) since they need no escaping."""
     ptype = PURL_TYPES[ecosystem]
+    if ecosystem != "PyPI" and (not version or _PURL_SAFE.match(version)):
+        tail = f"@{version}" if version else ""
+        if _PURL_SAFE.match(name):
+            return f"pkg:{ptype}/{name.lower() if ptype == 'npm' else name}{tail}"
+        if ecosystem == "npm" and name.startswith("@") and name.count("/") == 1:
+            scope, _, pname = name[1:].partition("/")
+            if _PURL_SAFE.match(scope) and _PURL_SAFE.match(pname):
+                return f"pkg:npm/%40{scope}/{pname.lower()}{tail}"
+        if ecosystem == "Go" and _PURL_SAFE_NS.match(name):
+            return f"pkg:golang/{name}{tail}"
     namespace = None
     pname = name
     if ecosystem == "npm" and name.startswith("@") and "/" in name:
@@ -54,7 +70,10 @@ def make_purl(ecosystem: str, name: str, version: str | None) -> str:
         namespace, pname = name.rsplit("/", 1)
     elif ecosystem == "PyPI":
         pname = normalize_pypi(name)
-    return PackageURL(type=ptype, namespace=namespace, name=pname, version=version or None).to_string()
+    try:
+        return PackageURL(type=ptype, namespace=namespace, name=pname, version=version or None).to_string()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cannot make a package URL for {name!r} {version!r}: {exc}") from None
 
 
 def normalize_pypi(name: str) -> str:

@@ -217,16 +217,20 @@ class VulnDB:
         """All affected entries for these packages in one query: (ecosystem, name) -> [(advisory id, blob, withdrawn)]."""
         cur = self.conn.cursor()
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS want(ecosystem TEXT NOT NULL, name TEXT NOT NULL)")
-        cur.execute("DELETE FROM want")
-        cur.executemany("INSERT INTO want VALUES (?, ?)", keys)
         out: dict[tuple[str, str], list] = {}
-        for eco, name, rid, blob, wd in cur.execute(
-            "SELECT a.ecosystem, a.name, a.advisory_id, a.data, v.withdrawn FROM want w "
-            "JOIN affected a ON a.ecosystem = w.ecosystem AND a.name = w.name "
-            "JOIN advisories v ON v.id = a.advisory_id"
-        ):
-            out.setdefault((eco, name), []).append((rid, blob, wd))
-        cur.execute("DELETE FROM want")
+        cur.execute("BEGIN")  # one transaction: autocommit per inserted row costs ~10x
+        try:
+            cur.execute("DELETE FROM want")
+            cur.executemany("INSERT INTO want VALUES (?, ?)", keys)
+            for eco, name, rid, blob, wd in cur.execute(
+                "SELECT a.ecosystem, a.name, a.advisory_id, a.data, v.withdrawn FROM want w "
+                "JOIN affected a ON a.ecosystem = w.ecosystem AND a.name = w.name "
+                "JOIN advisories v ON v.id = a.advisory_id"
+            ):
+                out.setdefault((eco, name), []).append((rid, blob, wd))
+            cur.execute("DELETE FROM want")
+        finally:
+            cur.execute("COMMIT")
         return out
 
     def advisories(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:

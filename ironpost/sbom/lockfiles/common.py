@@ -70,7 +70,11 @@ def line_finder(text: str, pattern: str):
     def find(n: int) -> int | None:
         nonlocal lines
         if lines is None:
-            lines = [text.count("\n", 0, m.start()) + 1 for m in rx.finditer(text)]
+            lines, line, pos = [], 1, 0
+            for m in rx.finditer(text):
+                line += text.count("\n", pos, m.start())
+                pos = m.start()
+                lines.append(line)
         return lines[n] if 0 <= n < len(lines) else None
 
     return find
