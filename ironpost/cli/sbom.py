@@ -29,6 +29,7 @@ def generate(
     fmt: str = typer.Option("cyclonedx", "--format", "-f", help="cyclonedx (JSON), cyclonedx-xml or spdx (JSON)"),
     name: Optional[str] = typer.Option(None, "--name", help="document/project name (default: the folder name)"),
     exclude: list[str] = typer.Option([], "--exclude", help="glob of paths to skip (added to sbom.exclude)"),
+    engine: str = typer.Option("fast", "--engine", help="CycloneDX writer: fast (direct) or lib (cyclonedx-python-lib model; slow above a few thousand packages)"),
     config: Optional[Path] = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml)"),
 ) -> None:
     """Write an SBOM of every package in the lockfiles found under --dir, with the dependency graph.
@@ -39,6 +40,8 @@ def generate(
     """
     if fmt not in FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}, found {fmt!r}", param_hint="--format")
+    if engine not in ("fast", "lib"):
+        raise typer.BadParameter(f"expected fast or lib, found {engine!r}", param_hint="--engine")
     try:
         cfg = load_cli_config(config)
     except ConfigError as exc:
@@ -49,7 +52,7 @@ def generate(
     if fmt == "spdx":
         text = spdx.render(res.packages, doc_name)
     else:
-        text = cyclonedx.render(res.packages, "xml" if fmt == "cyclonedx-xml" else "json", doc_name)
+        text = cyclonedx.render(res.packages, "xml" if fmt == "cyclonedx-xml" else "json", doc_name, engine=engine)
     if str(output) == "-":
         sys.stdout.write(text + "\n")
     else:

@@ -159,3 +159,27 @@ def test_peer_parity_with_cyclonedx_npm(tmp_path, fixtures, npm_packages):
     assert len(peer_purls) > 80
     assert our_purls == peer_purls
     assert ours["metadata"]["component"]["purl"] == peer["metadata"]["component"]["purl"]
+
+
+def _norm(doc):
+    comps = sorted(json.dumps(c, sort_keys=True) for c in doc["components"])
+    deps = sorted((d["ref"], tuple(sorted(d.get("dependsOn", [])))) for d in doc["dependencies"])
+    return comps, deps, json.dumps(doc["metadata"]["component"], sort_keys=True)
+
+
+@pytest.mark.parametrize("which", ["npm_packages", "mixed_packages"])
+def test_fast_writer_equals_cyclonedx_lib(request, which):
+    """The direct writer and cyclonedx-python-lib's model give the same components, root and graph."""
+    pkgs = request.getfixturevalue(which)
+    fast = cyclonedx.render(pkgs, "json", "demo")
+    lib = cyclonedx.render(pkgs, "json", "demo", engine="lib")
+    assert cyclonedx.validate(lib, "json") is None and cyclonedx.validate(fast, "json") is None
+    assert _norm(json.loads(fast)) == _norm(json.loads(lib))
+    assert cyclonedx.validate(cyclonedx.render(pkgs, "xml", "demo", engine="lib"), "xml") is None
+
+
+def test_generate_cli_lib_engine(tmp_path, fixtures):
+    out = tmp_path / "lib.json"
+    r = runner.invoke(sbom_app, ["generate", "--dir", str(fixtures / "npm-parity"), "-o", str(out), "--engine", "lib"])
+    assert r.exit_code == 0, r.output
+    assert cyclonedx.validate(out.read_text(), "json") is None
