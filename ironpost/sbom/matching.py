@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -73,6 +74,7 @@ class _Compiled:
     ranges_bad: int = 0
 
 
+@lru_cache(maxsize=131_072)  # keyed by the stored blob itself, so an updated record can never hit a stale entry
 def _compile(ecosystem: str, advisory_id: str, blob: bytes) -> _Compiled:
     data = orjson.loads(blob)
     eco_key = key_function(ecosystem)

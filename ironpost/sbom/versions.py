@@ -9,6 +9,7 @@ packaging.version. Unparseable versions give None: they can only match an explic
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Callable
 
 from packaging.version import InvalidVersion, Version
@@ -21,6 +22,7 @@ _SEMVER = re.compile(
 _RELEASE = (1,)  # sorts after every pre-release tuple, which starts with 0
 
 
+@lru_cache(maxsize=262_144)  # keys are immutable; the same bounds recur across thousands of advisories
 def semver_key(v: str) -> tuple | None:
     m = _SEMVER.match(v.strip())
     if m is None:
@@ -33,6 +35,7 @@ def semver_key(v: str) -> tuple | None:
     return (int(major), int(minor or 0), int(patch or 0), pre_key)
 
 
+@lru_cache(maxsize=262_144)
 def pypi_key(v: str) -> Version | None:
     try:
         return Version(v)
