@@ -130,3 +130,38 @@ def test_help_has_examples():
     for app, cmd in ((scan_app, ["sbom", "--help"]), (db_app, ["import", "--help"]), (db_app, ["stats", "--help"]), (sbom_app, ["generate", "--help"])):
         r = runner.invoke(app, cmd)
         assert r.exit_code == 0 and "Example" in r.stdout
+
+
+def test_scan_python_project_against_pypa_fixture(env, fixtures, tmp_path):
+    runner.invoke(db_app, ["import", str(fixtures / "osv")])
+    proj = tmp_path / "py"
+    proj.mkdir()
+    (proj / "requirements.txt").write_text("Jinja2==2.7.1\narrayfire==3.1.20151111\n")
+    r = runner.invoke(scan_app, ["sbom", "--dir", str(proj), "--format", "json", "--min-severity", "unknown"])
+    found = {(f["advisory_id"], f["package"]) for f in json.loads(r.stdout)["findings"]}
+    assert found == {("PYSEC-2014-8", "Jinja2")}  # PYSEC-2019-144 (arrayfire) is withdrawn
+    assert json.loads(r.stdout)["summary"]["withdrawn_skipped"] == 1
+
+
+def test_scan_progress_goes_to_stderr(env, fixtures, project):
+    runner.invoke(db_app, ["import", str(fixtures / "osv")])
+    r = runner.invoke(scan_app, ["sbom", "--dir", str(project), "--format", "json", "--progress"])
+    assert json.loads(r.stdout)["summary"]["lockfiles"] == 2  # stdout stays parseable
+
+
+def test_scan_against_full_shared_database(tmp_path, fixtures, monkeypatch):
+    import support
+    from conftest import SHARED_OSV
+
+    support.need(SHARED_OSV.is_dir(), f"shared OSV data not found at {SHARED_OSV}")
+    db = tmp_path / "full.sqlite"
+    assert runner.invoke(db_app, ["import", str(SHARED_OSV), "--db", str(db)]).exit_code == 0
+    proj = tmp_path / "p"
+    proj.mkdir()
+    (proj / "Cargo.lock").write_text('version = 3\n\n[[package]]\nname = "smallvec"\nversion = "0.6.9"\n'
+                                     'source = "registry+https://github.com/rust-lang/crates.io-index"\n')
+    (proj / "requirements.txt").write_text("jinja2==2.10\n")
+    r = runner.invoke(scan_app, ["sbom", "--dir", str(proj), "--db", str(db), "--format", "json", "--min-severity", "unknown"])
+    ids = {f["advisory_id"] for f in json.loads(r.stdout)["findings"]}
+    assert {"RUSTSEC-2019-0009", "RUSTSEC-2019-0012", "RUSTSEC-2021-0003"} <= ids
+    assert any(i.startswith("PYSEC-") for i in ids)

@@ -48,7 +48,7 @@ def expect_str(value: Any, what: str, path, line: int | None = None) -> str:
 def sri_to_hashes(integrity: str | None) -> dict[str, str]:
     """npm/yarn Subresource Integrity ("sha512-<base64>") to CycloneDX algorithm -> hex."""
     out: dict[str, str] = {}
-    if not integrity:
+    if not isinstance(integrity, str):
         return out
     for part in integrity.split():
         alg, _, b64 = part.partition("-")

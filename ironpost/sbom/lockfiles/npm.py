@@ -45,7 +45,7 @@ class _Collector:
         p = self.by_purl.get(purl)
         if p is None:
             scope = "optional" if (meta.get("dev") or meta.get("optional") or meta.get("devOptional")) else "required"
-            p = Package(name, version, ECOSYSTEM, purl, sri_to_hashes(meta.get("integrity")), lockfile=self.path, local=local, scope=scope)
+            p = Package(name, version, ECOSYSTEM, purl, sri_to_hashes(_s(meta.get("integrity"))), lockfile=self.path, local=local, scope=scope)
             self.by_purl[purl] = p
             self.deps[purl] = {}
             check_count(len(self.by_purl), self.path)
@@ -63,6 +63,11 @@ class _Collector:
         return list(self.by_purl.values())
 
 
+def _s(v) -> str:
+    """Strings only: a lockfile with a number or list where a name belongs is treated as not saying."""
+    return v if isinstance(v, str) else ""
+
+
 def _name_from_key(key: str) -> str:
     i = key.rfind(NM)
     return key[i + len(NM):] if i >= 0 else key.rsplit("/", 1)[-1]
@@ -73,8 +78,8 @@ def _parse_packages(doc: dict, path) -> list[Package]:
     check_count(len(packages), path)
     col = _Collector(path)
     root_meta = packages.get("") if isinstance(packages.get(""), dict) else {}
-    root_name = root_meta.get("name") or doc.get("name") or Path(path).resolve().parent.name
-    root = col.add(root_name, root_meta.get("version") or doc.get("version") or "", {}, local=True)
+    root_name = _s(root_meta.get("name")) or _s(doc.get("name")) or Path(path).resolve().parent.name
+    root = col.add(root_name, _s(root_meta.get("version")) or _s(doc.get("version")), {}, local=True)
     root.direct = True
     nodes: dict[str, Package] = {"": root}
     links: dict[str, str] = {}
@@ -84,9 +89,11 @@ def _parse_packages(doc: dict, path) -> list[Package]:
         if not isinstance(meta, dict):
             raise LockfileError(f'packages["{key}"] must be an object', path)
         if meta.get("link"):
-            links[key] = meta.get("resolved") or ""
+            links[key] = _s(meta.get("resolved"))
             continue
-        name = meta.get("name") or _name_from_key(key)
+        name = _s(meta.get("name")) or _name_from_key(key)
+        if not name:
+            raise LockfileError(f'packages["{key}"]: cannot tell the package name', path)
         version = meta.get("version")
         local = NM not in key  # a workspace folder inside the project
         if not isinstance(version, str) or not version:
@@ -112,6 +119,8 @@ def _parse_packages(doc: dict, path) -> list[Package]:
 
     for key, node in nodes.items():
         meta = packages.get(key) if key else root_meta
+        if not isinstance(meta, dict):
+            continue
         keys = _ROOT_DEP_KEYS if (key == "" or node.local) else _DEP_KEYS
         for k in keys:
             deps = meta.get(k)
@@ -129,7 +138,7 @@ def _parse_packages(doc: dict, path) -> list[Package]:
 
 def _parse_v1(doc: dict, path) -> list[Package]:
     col = _Collector(path)
-    root = col.add(doc.get("name") or Path(path).resolve().parent.name, doc.get("version") or "", {}, local=True)
+    root = col.add(_s(doc.get("name")) or Path(path).resolve().parent.name, _s(doc.get("version")), {}, local=True)
     root.direct = True
     top = doc.get("dependencies") or {}
     expect_dict(top, '"dependencies"', path)

@@ -105,7 +105,8 @@ def parse(path: str | os.PathLike) -> list[Package]:
             continue
         src = nodes[str(key)]
         for k in _DEP_KEYS:
-            for dep, ref in (meta.get(k) or {}).items():
+            deps = meta.get(k)
+            for dep, ref in (deps.items() if isinstance(deps, dict) else ()):
                 target = resolve(dep, ref)
                 if target is not None and target is not src and target.purl not in src.dependencies:
                     src.dependencies.append(target.purl)
@@ -121,7 +122,8 @@ def parse(path: str | os.PathLike) -> list[Package]:
         name = folder.name if str(ipath) != "." else Path(path).resolve().parent.name
         root = Package(name, "", ECOSYSTEM, make_purl(ECOSYSTEM, name, None), lockfile=str(path), local=True, direct=True)
         for k in _IMPORTER_KEYS:
-            for dep, ref in (imp.get(k) or {}).items():
+            deps = imp.get(k)
+            for dep, ref in (deps.items() if isinstance(deps, dict) else ()):
                 target = resolve(dep, ref)
                 if target is not None:
                     target.direct = True
