@@ -5,14 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import orjson
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ironpost.core.errors import ConfigError, IronpostError
 from ironpost.sbom.cliconfig import load_cli_config, vulndb_path
-from ironpost.sbom.vulndb import VulnDB, import_osv
 
 app = typer.Typer(help="Manage the local OSV vulnerability database.", no_args_is_help=True)
 
@@ -41,6 +37,10 @@ def import_(
 
     Example: ironpost cli db import ./osv/crates.io   or   ironpost cli db import all.zip
     """
+    import orjson
+
+    from ironpost.sbom.vulndb import import_osv
+
     target = _db_path(config, db)
     if not path.exists():
         typer.echo(f"error: {path}: no such file or folder", err=True)
@@ -70,6 +70,12 @@ def stats(db: Optional[Path] = _DB, json_out: bool = typer.Option(False, "--json
 
     Example: ironpost cli db stats --json
     """
+    import orjson
+    from rich.console import Console
+    from rich.table import Table
+
+    from ironpost.sbom.vulndb import VulnDB
+
     target = _db_path(config, db)
     if not target.exists():
         typer.echo(f"error: no vulnerability database at {target}: run `ironpost cli db import PATH` first", err=True)

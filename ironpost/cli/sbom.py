@@ -9,9 +9,7 @@ from typing import Optional
 import typer
 
 from ironpost.core.errors import ConfigError
-from ironpost.sbom import cyclonedx, spdx
 from ironpost.sbom.cliconfig import load_cli_config
-from ironpost.sbom.scan import collect
 
 app = typer.Typer(help="Generate SBOMs (CycloneDX 1.6, SPDX 2.3) from lockfiles.", no_args_is_help=True)
 FORMATS = ("cyclonedx", "cyclonedx-xml", "spdx")
@@ -38,6 +36,9 @@ def generate(
 
     Example: ironpost cli sbom generate --dir ./project --format spdx --output project.spdx.json
     """
+    from ironpost.sbom import cyclonedx, spdx
+    from ironpost.sbom.scan import collect
+
     if fmt not in FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}, found {fmt!r}", param_hint="--format")
     if engine not in ("fast", "lib"):

@@ -6,16 +6,11 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import orjson
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ironpost.core.errors import ConfigError, IronpostError
-from ironpost.sbom.cliconfig import load_cli_config, vulndb_path
-from ironpost.sbom.report import table, to_json, to_sarif
-from ironpost.sbom.scan import scan as run_scan
-from ironpost.sbom.severity import LEVELS, at_least
+from ironpost.sbom.severity import LEVELS
+
+# Heavy modules (rich, the parsers, SQLite) are imported inside the command so `ironpost --help` stays fast.
 
 app = typer.Typer(help="Scan for known vulnerabilities.", no_args_is_help=True)
 
@@ -50,6 +45,16 @@ def sbom(
 
     Example: ironpost cli scan sbom --dir ./project --format sarif --fail-on high -o scan.sarif
     """
+    import orjson
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ironpost.core.errors import ConfigError, IronpostError
+    from ironpost.sbom.cliconfig import load_cli_config, vulndb_path
+    from ironpost.sbom.report import table, to_json, to_sarif
+    from ironpost.sbom.scan import scan as run_scan
+    from ironpost.sbom.severity import at_least
+
     if fmt not in ("table", "json", "sarif"):
         raise typer.BadParameter(f"expected table, json or sarif, found {fmt!r}", param_hint="--format")
     _severity(fail_on, "--fail-on")

@@ -16,22 +16,21 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-from packageurl import PackageURL
-
-from cyclonedx.model import HashAlgorithm, HashType
-from cyclonedx.model.bom import Bom
-from cyclonedx.model.component import Component, ComponentScope, ComponentType
-from cyclonedx.model.dependency import Dependency
-from cyclonedx.output import make_outputter
-from cyclonedx.schema import OutputFormat, SchemaVersion
 
 from ironpost.sbom.graph import build
 from ironpost.sbom.model import Package
 
-_ALGS = {a.value: a for a in HashAlgorithm}
+# CycloneDX 1.6 hash algorithm names our lockfiles can carry
+_ALGS = ("MD5", "SHA-1", "SHA-256", "SHA-384", "SHA-512")
 
 
-def _component(p: Package, ctype: ComponentType = ComponentType.LIBRARY) -> Component:
+def _component(p: Package, ctype=None):
+    from cyclonedx.model import HashAlgorithm, HashType
+    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+    from packageurl import PackageURL
+
+    ctype = ctype or ComponentType.LIBRARY
+    algs = {a.value: a for a in HashAlgorithm}
     purl = PackageURL.from_string(p.purl)
     if p.local and ctype is ComponentType.LIBRARY:
         ctype = ComponentType.APPLICATION
@@ -44,11 +43,16 @@ def _component(p: Package, ctype: ComponentType = ComponentType.LIBRARY) -> Comp
         bom_ref=p.purl,
         purl=purl,
         scope=None if p.local else (ComponentScope.OPTIONAL if p.scope == "optional" else ComponentScope.REQUIRED),
-        hashes=[HashType(alg=_ALGS[a], content=h) for a, h in p.hashes.items() if a in _ALGS],
+        hashes=[HashType(alg=algs[a], content=h) for a, h in p.hashes.items() if a in algs],
     )
 
 
-def build_bom(packages: list[Package], name: str = "project") -> Bom:
+def build_bom(packages: list[Package], name: str = "project"):
+    """The document as cyclonedx-python-lib's Bom (the `lib` engine)."""
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.dependency import Dependency
+
     g = build(packages, name)
     bom = Bom()
     if g.root_purl:
@@ -70,6 +74,9 @@ def build_bom(packages: list[Package], name: str = "project") -> Bom:
 def render(packages: list[Package], fmt: str = "json", name: str = "project", engine: str = "fast") -> str:
     """fmt: json or xml; engine: fast or lib. Returns the document text (CycloneDX 1.6)."""
     if engine == "lib":
+        from cyclonedx.output import make_outputter
+        from cyclonedx.schema import OutputFormat, SchemaVersion
+
         bom = build_bom(packages, name)
         out = make_outputter(bom, OutputFormat.JSON if fmt == "json" else OutputFormat.XML, SchemaVersion.V1_6)
         return out.output_as_string(indent=2)
@@ -182,6 +189,8 @@ def _to_xml(doc: dict[str, Any]) -> str:
 
 def validate(text: str, fmt: str = "json") -> str | None:
     """Validate against the official CycloneDX 1.6 schema; returns the error or None."""
+    from cyclonedx.schema import SchemaVersion
+
     if fmt == "json":
         from cyclonedx.validation.json import JsonStrictValidator
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from cvss import CVSS2, CVSS3, CVSS4, CVSSError
-
 LEVELS = ("unknown", "info", "low", "medium", "high", "critical")
 RANK = {name: i for i, name in enumerate(LEVELS)}
 _LABELS = {"none": "info", "informational": "info", "low": "low", "moderate": "medium", "medium": "medium",
@@ -35,6 +33,8 @@ def from_score(score: float) -> str:
 def _cvss(entries: Any) -> tuple[float, str] | None:
     if not isinstance(entries, list):
         return None
+    from cvss import CVSS2, CVSS3, CVSS4, CVSSError  # only imports, not scans, score vectors
+
     best = None
     for kind in ("CVSS_V4", "CVSS_V3", "CVSS_V2"):
         for e in entries:
