@@ -69,9 +69,13 @@ class SbomModule:
         self._wake.set()  # new dirs or thresholds take effect with a scan now
 
     async def control(self, op: str, args: dict) -> dict:
-        if op == "scan":
-            return await self.scan_now()
-        raise SbomError(f"unknown sbom control op {op!r} (known: scan)")
+        """Ops for the CLI through the daemon: `scan` runs a scan now and returns its summary."""
+        if op != "scan":
+            return {"ok": False, "error": f"unknown sbom control op {op!r} (known: scan)"}
+        try:
+            return {"ok": True, **await self.scan_now()}
+        except SbomError as exc:
+            return {"ok": False, "error": str(exc)}
 
     # ---- work -------------------------------------------------------------------------------------
     def _data_dir(self) -> Path:

@@ -91,8 +91,10 @@ def test_broken_lockfile_and_missing_db_do_not_kill_the_module(tmp_path, fixture
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        with pytest.raises(Exception, match="unknown sbom control op"):
-            await mod2.control("explode", {})
+        bad = await mod2.control("explode", {})
+        assert bad["ok"] is False and "unknown sbom control op" in bad["error"]
+        missing = await mod2.control("scan", {})
+        assert missing["ok"] is False and "db import" in missing["error"]
 
     asyncio.run(main())
 
