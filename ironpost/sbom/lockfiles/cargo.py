@@ -27,6 +27,7 @@ _BLOCK = re.compile(
     r"name = " + _S + r"version = " + _S + r"(?:source = " + _S + r")?(?:checksum = " + _S + r")?"
     r'(?:dependencies = \[\n((?: "[^"\\\n]+",\n)*)\]\n)?\n*'
 )
+_SAFE_PAIR = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9._-]+")  # needs no percent-encoding in a purl
 _HEADER_LINE = re.compile(r"^(?:#.*|version = (\d+)|\s*)$")
 _META_KV = re.compile(r'^"([^"\\]*)" = "([^"\\]*)"$')
 
@@ -36,7 +37,8 @@ class _NotCanonical(Exception):
 
 
 def _read_canonical(text: str) -> tuple[dict, list[int]]:
-    """The layout cargo writes -> (document like tomllib's, start offset of each [[package]])."""
+    """The layout cargo writes -> (document, start offset of each [[package]]); packages are
+    already-checked (name, version, source, checksum, dependencies) tuples."""
     doc: dict = {}
     first = text.find("[[package]]")
     head = text if first < 0 else text[:first]
@@ -55,14 +57,7 @@ def _read_canonical(text: str) -> tuple[dict, list[int]]:
         if m is None:
             break
         name, version, source, checksum, deps = m.groups()
-        e = {"name": name, "version": version}
-        if source is not None:
-            e["source"] = source
-        if checksum is not None:
-            e["checksum"] = checksum
-        if deps is not None:
-            e["dependencies"] = [d[2:-2] for d in deps.split("\n") if d]
-        packages.append(e)
+        packages.append((name, version, source, checksum, [d[2:-2] for d in deps.split("\n") if d] if deps else ()))
         starts.append(pos)
         pos = m.end()
     rest = text[pos:]
@@ -103,29 +98,25 @@ def parse(path: str | os.PathLike) -> list[Package]:
     check_count(len(entries), path)
     metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
 
+    rows = entries if entries and isinstance(entries[0], tuple) else _checked_rows(entries, path, pkg_line, offset)
     pkgs: list[Package] = []
-    raw_deps: list[list[str]] = []
+    raw_deps: list = []
     by_name: dict[str, list[Package]] = {}
     lockfile = str(path)
-    for i, e in enumerate(entries):
-        if not isinstance(e, dict):
-            raise LockfileError("expected a [[package]] table", path, pkg_line(i - offset))
-        name = e.get("name")
-        ver = e.get("version")
-        if not isinstance(name, str) or not name:
-            raise LockfileError(f"expected a package name, found {name!r}", path, pkg_line(i - offset))
-        if not isinstance(ver, str) or not ver:
-            raise LockfileError(f"expected a version of {name}, found {ver!r}", path, pkg_line(i - offset))
-        source = e.get("source")
-        checksum = e.get("checksum") or (metadata.get(f"checksum {name} {ver} ({source})") if metadata else None)
-        hashes = {"SHA-256": checksum} if isinstance(checksum, str) and len(checksum) == 64 else {}
-        deps = e.get("dependencies", ())
-        if not isinstance(deps, (list, tuple)) or not all(isinstance(d, str) for d in deps):
-            raise LockfileError(f"dependencies of {name} must be a list of strings", path, pkg_line(i - offset))
-        p = Package(name, ver, ECOSYSTEM, make_purl(ECOSYSTEM, name, ver), hashes, lockfile=lockfile, local=source is None)
+    safe = _SAFE_PAIR.fullmatch
+    for name, ver, source, checksum, deps in rows:
+        if checksum is None and metadata:
+            checksum = metadata.get(f"checksum {name} {ver} ({source})")
+        purl = f"pkg:cargo/{name}@{ver}" if safe(f"{name}@{ver}") else make_purl(ECOSYSTEM, name, ver)
+        # positional: this runs once per package and keyword passing costs a third of the loop
+        p = Package(name, ver, ECOSYSTEM, purl, {"SHA-256": checksum} if checksum and len(checksum) == 64 else {},
+                    False, [], lockfile, source is None, "required")
         pkgs.append(p)
         raw_deps.append(deps)
-        by_name.setdefault(name, []).append(p)
+        if name in by_name:
+            by_name[name].append(p)
+        else:
+            by_name[name] = [p]
 
     for i, (p, deps) in enumerate(zip(pkgs, raw_deps)):
         for d in deps:
@@ -139,6 +130,27 @@ def parse(path: str | os.PathLike) -> list[Package]:
         if p.local:
             p.direct = True
     return pkgs
+
+
+def _checked_rows(entries: list, path, pkg_line, offset: int) -> list[tuple]:
+    """tomllib's tables -> the reader's tuples, with every type checked."""
+    rows = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict):
+            raise LockfileError("expected a [[package]] table", path, pkg_line(i - offset))
+        name = e.get("name")
+        ver = e.get("version")
+        if not isinstance(name, str) or not name:
+            raise LockfileError(f"expected a package name, found {name!r}", path, pkg_line(i - offset))
+        if not isinstance(ver, str) or not ver:
+            raise LockfileError(f"expected a version of {name}, found {ver!r}", path, pkg_line(i - offset))
+        deps = e.get("dependencies", ())
+        if not isinstance(deps, (list, tuple)) or not all(isinstance(d, str) for d in deps):
+            raise LockfileError(f"dependencies of {name} must be a list of strings", path, pkg_line(i - offset))
+        checksum = e.get("checksum")
+        source = e.get("source")
+        rows.append((name, ver, source if isinstance(source, str) else None, checksum if isinstance(checksum, str) else None, deps))
+    return rows
 
 
 def _resolve(dep: str, by_name: dict[str, list[Package]]) -> Package | None:
