@@ -214,23 +214,22 @@ class VulnDB:
 
     # ---- queries ------------------------------------------------------------------------------------
     def affected_for(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, bytes, int]]]:
-        """All affected entries for these packages in one query: (ecosystem, name) -> [(advisory id, blob, withdrawn)]."""
-        cur = self.conn.cursor()
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS want(ecosystem TEXT NOT NULL, name TEXT NOT NULL)")
+        """All affected entries for these packages: (ecosystem, name) -> [(advisory id, blob, withdrawn)].
+
+        One indexed IN query per 900 names (under SQLite's oldest variable limit) instead of a
+        query per package; measured faster than filling and joining a temp table.
+        """
+        by_eco: dict[str, list[str]] = {}
+        for eco, name in keys:
+            by_eco.setdefault(eco, []).append(name)
         out: dict[tuple[str, str], list] = {}
-        cur.execute("BEGIN")  # one transaction: autocommit per inserted row costs ~10x
-        try:
-            cur.execute("DELETE FROM want")
-            cur.executemany("INSERT INTO want VALUES (?, ?)", keys)
-            for eco, name, rid, blob, wd in cur.execute(
-                "SELECT a.ecosystem, a.name, a.advisory_id, a.data, v.withdrawn FROM want w "
-                "JOIN affected a ON a.ecosystem = w.ecosystem AND a.name = w.name "
-                "JOIN advisories v ON v.id = a.advisory_id"
-            ):
-                out.setdefault((eco, name), []).append((rid, blob, wd))
-            cur.execute("DELETE FROM want")
-        finally:
-            cur.execute("COMMIT")
+        for eco, names in by_eco.items():
+            for i in range(0, len(names), 900):
+                chunk = names[i:i + 900]
+                q = ("SELECT a.name, a.advisory_id, a.data, v.withdrawn FROM affected a JOIN advisories v ON v.id = a.advisory_id "
+                     f"WHERE a.ecosystem = ? AND a.name IN ({','.join('?' * len(chunk))})")
+                for name, rid, blob, wd in self.conn.execute(q, (eco, *chunk)):
+                    out.setdefault((eco, name), []).append((rid, blob, wd))
         return out
 
     def advisories(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
