@@ -142,23 +142,46 @@ def _install_peer() -> Path:
 
 
 @pytest.mark.slow
-def test_peer_parity_with_cyclonedx_npm(tmp_path, fixtures, npm_packages):
-    """Same set of purls as the reference CycloneDX generator for npm, on a real lockfile."""
+@pytest.mark.parametrize("project", ["npm-parity", "npm-parity-big-v3", "npm-parity-big-v2"])
+def test_peer_parity_with_cyclonedx_npm(tmp_path, fixtures, project):
+    """Same set of purls as the reference CycloneDX generator for npm, on real lockfiles."""
     if shutil.which("npm") is None or shutil.which("node") is None:
         pytest.skip("npm/node not installed: the peer @cyclonedx/cyclonedx-npm cannot run")
     exe = _install_peer()
     work = tmp_path / "proj"
-    shutil.copytree(fixtures / "npm-parity", work)
+    shutil.copytree(fixtures / project, work)
     peer_out = tmp_path / "peer.json"
     subprocess.run([str(exe), "--package-lock-only", "--output-format", "JSON", "--output-file", str(peer_out)],
                    cwd=work, check=True, capture_output=True, timeout=120)
     peer = json.loads(peer_out.read_text())
-    ours = json.loads(cyclonedx.render(npm_packages, "json"))
+    ours = json.loads(cyclonedx.render(parse_file(work / "package-lock.json"), "json"))
     peer_purls = {c["purl"].split("?")[0] for c in walk(peer["components"]) if c.get("purl")}
     our_purls = {c["purl"] for c in walk(ours["components"])}
     assert len(peer_purls) > 80
     assert our_purls == peer_purls
     assert ours["metadata"]["component"]["purl"] == peer["metadata"]["component"]["purl"]
+
+
+def test_v1_tree_and_v2_packages_agree(tmp_path, fixtures):
+    """A v2 lockfile carries both layouts: reading only its v1 "dependencies" tree gives the same packages."""
+    doc = json.loads((fixtures / "npm-parity-big-v2" / "package-lock.json").read_text())
+    v2 = parse_file(fixtures / "npm-parity-big-v2" / "package-lock.json")
+    doc.pop("packages")
+    doc["lockfileVersion"] = 1
+    shutil.copy(fixtures / "npm-parity-big-v2" / "package.json", tmp_path / "package.json")
+    (tmp_path / "package-lock.json").write_text(json.dumps(doc))
+    v1 = parse_file(tmp_path / "package-lock.json")
+    assert {p.purl for p in v1} == {p.purl for p in v2} and len(v1) > 200
+    edges = lambda pkgs: {(p.purl, d) for p in pkgs for d in p.dependencies}  # noqa: E731
+    # v1 "requires" leaves out peer dependencies; v2 lists them and we keep them as edges
+    peers = {(name, peer) for key, meta in json.loads((fixtures / "npm-parity-big-v2" / "package-lock.json").read_text())["packages"].items()
+             for name in [meta.get("name") or key.rsplit("node_modules/", 1)[-1]] for peer in meta.get("peerDependencies", {})}
+    extra = edges(v2) - edges(v1)
+    assert edges(v1) <= edges(v2) and extra
+    by_purl = {p.purl: p.name for p in v2}
+    assert all((by_purl[a], by_purl[b]) in peers for a, b in extra)
+    assert {p.purl for p in v1 if p.direct} == {p.purl for p in v2 if p.direct}
+    assert {p.purl: p.hashes for p in v1} == {p.purl: p.hashes for p in v2}
 
 
 def _norm(doc):
