@@ -2,7 +2,8 @@
 
 Walks with os.scandir, never descends into vendored trees (node_modules, target, .git, .venv),
 follows directory symlinks only once per real directory (so a link back up the tree cannot loop),
-and drops anything an exclude glob matches (matched against the full path and the base name).
+and drops anything an exclude glob matches (against the full path, the path relative to the scan
+directory, or the base name: "vendor/*", "*/fixtures/*" and "*.bak" all work).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ SKIP_DIRS = frozenset({"node_modules", "target", ".git", ".venv", "__pycache__"}
 MAX_DEPTH = 64
 
 
-def _excluded(path: str, name: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) for p in patterns)
+def _excluded(path: str, rel: str, name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(name, p) for p in patterns)
 
 
 def discover(dirs: Iterable[str | os.PathLike], exclude: Iterable[str] = ()) -> list[Path]:
@@ -50,7 +51,7 @@ def discover(dirs: Iterable[str | os.PathLike], exclude: Iterable[str] = ()) -> 
             subdirs = []
             for e in entries:
                 full = e.path
-                if _excluded(full, e.name, patterns):
+                if patterns and _excluded(full, os.path.relpath(full, top), e.name, patterns):
                     continue
                 try:
                     if e.is_dir(follow_symlinks=True):

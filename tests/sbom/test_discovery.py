@@ -29,3 +29,11 @@ def test_exclude_by_basename_and_single_file(tmp_path):
     assert [p.name for p in discover([tmp_path], exclude=["package-lock.json"])] == ["Cargo.lock"]
     assert discover([tmp_path / "Cargo.lock"]) == [tmp_path / "Cargo.lock"]
     assert discover([tmp_path / "nope"]) == []
+
+
+def test_exclude_relative_to_scan_dir(tmp_path):
+    for rel in ["vendor/x/Cargo.lock", "app/Cargo.lock"]:
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("")
+    assert [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path], exclude=["vendor"])] == ["app/Cargo.lock"]
