@@ -1,7 +1,6 @@
 """SbomModule in a real event loop with a real bus: alerts only for findings new since the last scan."""
 
 import asyncio
-import shutil
 
 import pytest
 
