@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -39,7 +40,8 @@ def _uri(path: str, base: str | None) -> str:
                 return rel.replace(os.sep, "/")
         except ValueError:
             pass
-    return path
+    p = Path(path)
+    return p.resolve().as_uri() if p.is_absolute() or p.exists() else path  # SARIF wants a URI, not a bare absolute path
 
 
 def to_sarif(res: ScanResult, base: str | None = None, version: str = "0.1.0") -> dict[str, Any]:

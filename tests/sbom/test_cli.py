@@ -165,3 +165,10 @@ def test_scan_against_full_shared_database(tmp_path, fixtures, monkeypatch):
     ids = {f["advisory_id"] for f in json.loads(r.stdout)["findings"]}
     assert {"RUSTSEC-2019-0009", "RUSTSEC-2019-0012", "RUSTSEC-2021-0003"} <= ids
     assert any(i.startswith("PYSEC-") for i in ids)
+
+
+def test_sarif_for_a_single_lockfile_uses_file_uris(env, fixtures, project):
+    runner.invoke(db_app, ["import", str(fixtures / "osv")])
+    r = runner.invoke(scan_app, ["sbom", "--dir", str(project / "svc" / "Cargo.lock"), "--format", "sarif", "--min-severity", "unknown"])
+    uris = {res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for res in json.loads(r.stdout)["runs"][0]["results"]}
+    assert uris == {(project / "svc" / "Cargo.lock").resolve().as_uri()}

@@ -1,6 +1,5 @@
 """OSV evaluation semantics on hand-written records (npm, crates.io, PyPI, Go)."""
 
-
 import pytest
 
 from ironpost.sbom.matching import Matcher
