@@ -1,4 +1,7 @@
-"""One parser per lockfile format, all alike: `parse(path) -> list[Package]`, errors as LockfileError."""
+"""One parser per lockfile format, all alike: `parse(path) -> list[Package]`, errors as LockfileError.
+
+Imported statically (not by name at run time) so PyInstaller sees every parser.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,10 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-from ironpost.sbom.lockfiles import cargo, npm
+from ironpost.sbom.lockfiles import cargo, gomod, npm, pipfile, pnpm, poetry, requirements, uv, yarn
 from ironpost.sbom.model import LockfileError, Package
 
-PARSERS: list[ModuleType] = [cargo, npm]
-
-
-def _register_optional() -> None:
-    import importlib
-
-    for name in ("yarn", "pnpm", "poetry", "uv", "pipfile", "requirements", "gomod"):
-        try:
-            PARSERS.append(importlib.import_module(f"ironpost.sbom.lockfiles.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ironpost.sbom.lockfiles.{name}":
-                raise
-
-
-_register_optional()
+PARSERS: list[ModuleType] = [cargo, npm, yarn, pnpm, poetry, uv, pipfile, requirements, gomod]
 BY_FILENAME: dict[str, ModuleType] = {fn: mod for mod in PARSERS for fn in mod.FILENAMES}
 
 
