@@ -1,11 +1,13 @@
 """OSV evaluation semantics on hand-written records (npm, crates.io, PyPI, Go)."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ironpost.sbom.matching import Matcher
+from ironpost.sbom.matching import Matcher, _compile, is_affected
 from ironpost.sbom.model import Package, make_purl
 from ironpost.sbom.versions import pypi_key, semver_key
-from ironpost.sbom.vulndb import VulnDB
+from ironpost.sbom.vulndb import VulnDB, compact_affected
 
 
 def rec(rid, eco, name, ranges=None, versions=None, **extra):
@@ -147,3 +149,36 @@ def test_fixture_db_npm_records(fixture_db, fixtures):
     assert lodash.severity == "critical" and lodash.aliases == ["CVE-2099-0001"] and lodash.fixed == ["4.17.21"] and lodash.direct
     assert next(f for f in findings if f.package == "@babel/code-frame").severity == "medium"
     assert next(f for f in findings if f.package == "minimist").severity == "unknown"
+
+VERSIONS = [f"{a}.{b}.{c}{p}" for a in range(3) for b in range(3) for c in range(2) for p in ("", "-rc.1")]
+ORDERED = sorted(VERSIONS, key=semver_key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(ORDERED) - 1), min_size=1, max_size=6, unique=True),
+       open_end=st.booleans(), last_affected=st.booleans(), perm=st.randoms(use_true_random=False))
+def test_ranges_equal_interval_union(cuts, open_end, last_affected, perm):
+    """Random non-overlapping windows, events shuffled: OSV evaluation equals plain interval membership."""
+    cuts = sorted(cuts)
+    if not open_end and len(cuts) % 2:
+        cuts = cuts[:-1] or cuts
+    pairs = [(cuts[i], cuts[i + 1] if i + 1 < len(cuts) else None) for i in range(0, len(cuts), 2)]
+    events = []
+    for lo, hi in pairs:
+        events.append(("introduced", ORDERED[lo]))
+        if hi is not None:
+            events.append(("last_affected" if last_affected else "fixed", ORDERED[hi]))
+    perm.shuffle(events)
+    aff = {"ranges": [{"type": "SEMVER", "events": [{k: v} for k, v in events]}]}
+    compiled = _compile("npm", "T", compact_affected(aff)[0])
+
+    def expected(i):
+        for lo, hi in pairs:
+            if hi is None and i >= lo:
+                return True
+            if hi is not None and lo <= i and (i <= hi if last_affected else i < hi):
+                return True
+        return False
+
+    for i, v in enumerate(ORDERED):
+        assert is_affected(v, semver_key(v), compiled) == expected(i), (v, events)
