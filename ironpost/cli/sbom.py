@@ -12,7 +12,7 @@ from ironpost.core.errors import ConfigError
 from ironpost.sbom.cliconfig import load_cli_config
 
 app = typer.Typer(help="Generate SBOMs (CycloneDX 1.6, SPDX 2.3) from lockfiles.", no_args_is_help=True)
-FORMATS = ("cyclonedx", "cyclonedx-xml", "spdx")
+FORMATS = ("cyclonedx", "cyclonedx-xml", "spdx", "spdx-tv")
 
 
 @app.callback()
@@ -24,7 +24,7 @@ def _group() -> None:
 def generate(
     dirs: list[Path] = typer.Option(..., "--dir", "-d", help="folder (or lockfile) to describe; repeat for several"),
     output: Path = typer.Option(Path("-"), "--output", "-o", help="file to write, - for stdout"),
-    fmt: str = typer.Option("cyclonedx", "--format", "-f", help="cyclonedx (JSON), cyclonedx-xml or spdx (JSON)"),
+    fmt: str = typer.Option("cyclonedx", "--format", "-f", help="cyclonedx (JSON), cyclonedx-xml, spdx (JSON) or spdx-tv (tag-value)"),
     name: Optional[str] = typer.Option(None, "--name", help="document/project name (default: the folder name)"),
     exclude: list[str] = typer.Option([], "--exclude", help="glob of paths to skip (added to sbom.exclude)"),
     engine: str = typer.Option("fast", "--engine", help="CycloneDX writer: fast (direct) or lib (cyclonedx-python-lib model; slow above a few thousand packages)"),
@@ -52,6 +52,8 @@ def generate(
     doc_name = name or dirs[0].resolve().name or "project"
     if fmt == "spdx":
         text = spdx.render(res.packages, doc_name)
+    elif fmt == "spdx-tv":
+        text = spdx.render_tag_value(res.packages, doc_name)
     else:
         text = cyclonedx.render(res.packages, "xml" if fmt == "cyclonedx-xml" else "json", doc_name, engine=engine)
     if str(output) == "-":

@@ -77,3 +77,31 @@ def build_document(packages: list[Package], name: str = "project", version: str 
 
 def render(packages: list[Package], name: str = "project") -> str:
     return orjson.dumps(build_document(packages, name), option=orjson.OPT_INDENT_2).decode()
+
+
+def render_tag_value(packages: list[Package], name: str = "project") -> str:
+    """The same document in SPDX 2.3 tag-value form."""
+    doc = build_document(packages, name)
+    ci = doc["creationInfo"]
+    lines = [
+        f"SPDXVersion: {doc['spdxVersion']}",
+        f"DataLicense: {doc['dataLicense']}",
+        f"SPDXID: {doc['SPDXID']}",
+        f"DocumentName: {doc['name']}",
+        f"DocumentNamespace: {doc['documentNamespace']}",
+        *(f"Creator: {c}" for c in ci["creators"]),
+        f"Created: {ci['created']}",
+    ]
+    for p in doc["packages"]:
+        lines += ["", f"PackageName: {p['name']}", f"SPDXID: {p['SPDXID']}"]
+        if "versionInfo" in p:
+            lines.append(f"PackageVersion: {p['versionInfo']}")
+        lines += [f"PackageDownloadLocation: {p['downloadLocation']}", "FilesAnalyzed: false"]
+        lines += [f"PackageChecksum: {c['algorithm']}: {c['checksumValue']}" for c in p.get("checksums", ())]
+        lines += [f"PackageLicenseConcluded: {p['licenseConcluded']}", f"PackageLicenseDeclared: {p['licenseDeclared']}",
+                  f"PackageCopyrightText: {p['copyrightText']}"]
+        lines += [f"ExternalRef: {r['referenceCategory']} {r['referenceType']} {r['referenceLocator']}" for r in p.get("externalRefs", ())]
+        lines.append(f"PrimaryPackagePurpose: {p['primaryPackagePurpose']}")
+    lines.append("")
+    lines += [f"Relationship: {r['spdxElementId']} {r['relationshipType']} {r['relatedSpdxElement']}" for r in doc["relationships"]]
+    return "\n".join(lines) + "\n"

@@ -97,6 +97,20 @@ def test_spdx_validates_with_spdx_tools(request, tmp_path, which):
     assert sum(r["relationshipType"] == "DEPENDS_ON" for r in doc["relationships"]) > len(pkgs) // 2
 
 
+@pytest.mark.parametrize("which", ["npm_packages", "mixed_packages"])
+def test_spdx_tag_value_validates_and_matches_json(request, tmp_path, which):
+    from spdx_tools.spdx.parser.parse_anything import parse_file as spdx_parse
+
+    pkgs = request.getfixturevalue(which)
+    out = tmp_path / "sbom.spdx"  # the extension selects the tag-value parser
+    out.write_text(spdx.render_tag_value(pkgs, "demo"))
+    assert _spdx_errors(out) == []
+    doc = spdx_parse(str(out))
+    purls = {r.locator for p in doc.packages for r in p.external_references}
+    assert purls == {p.purl for p in pkgs}
+    assert len(doc.relationships) == len(spdx.build_document(pkgs, "demo")["relationships"])
+
+
 def test_spdx_validation_catches_breakage(tmp_path, npm_packages):
     doc = spdx.build_document(npm_packages)
     doc["relationships"].append({"spdxElementId": "SPDXRef-Nope", "relationshipType": "DEPENDS_ON", "relatedSpdxElement": "SPDXRef-Root"})
@@ -206,3 +220,10 @@ def test_generate_cli_lib_engine(tmp_path, fixtures):
     r = runner.invoke(sbom_app, ["generate", "--dir", str(fixtures / "npm-parity"), "-o", str(out), "--engine", "lib"])
     assert r.exit_code == 0, r.output
     assert cyclonedx.validate(out.read_text(), "json") is None
+
+
+def test_generate_cli_spdx_tag_value(tmp_path, fixtures):
+    out = tmp_path / "out.spdx"
+    r = runner.invoke(sbom_app, ["generate", "--dir", str(fixtures / "npm-parity"), "-o", str(out), "--format", "spdx-tv"])
+    assert r.exit_code == 0, r.output
+    assert out.read_text().startswith("SPDXVersion: SPDX-2.3") and _spdx_errors(out) == []
