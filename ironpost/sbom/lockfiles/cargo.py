@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 
-from ironpost.sbom.lockfiles.common import LockfileError, check_count, line_finder, load_toml
+from ironpost.sbom.lockfiles.common import LockfileError, add_edge, check_count, line_finder, load_toml
 from ironpost.sbom.model import Package, make_purl, read_text
 
 FILENAMES = ("Cargo.lock",)
@@ -123,9 +123,7 @@ def parse(path: str | os.PathLike) -> list[Package]:
             target = _resolve(d, by_name)
             if target is None:
                 raise LockfileError(f"{p.name} depends on {d!r}, which is not in the lockfile", path, pkg_line(i - offset))
-            p.dependencies.append(target.purl)
-            if p.local and not target.local:
-                target.direct = True
+            add_edge(p, target)
     for p in pkgs:
         if p.local:
             p.direct = True

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ironpost.sbom.model import LockfileError, check_count, read_limited, read_text
+from ironpost.sbom.model import LockfileError, Package, check_count, read_limited, read_text
 
 _TOML_POS = re.compile(r"\(at line (\d+), column \d+\)")
 
@@ -62,6 +62,15 @@ def sri_to_hashes(integrity: str | None) -> dict[str, str]:
     return out
 
 
+def add_edge(src: Package, dst: Package) -> None:
+    """src depends on dst (once). What a local project package depends on is a direct dependency."""
+    if dst is src or dst.purl in src.dependencies:
+        return
+    src.dependencies.append(dst.purl)
+    if src.local and not dst.local:
+        dst.direct = True
+
+
 def line_finder(text: str, pattern: str):
     """Return a function n -> line number of the n-th (0-based) line matching `pattern`, for error messages."""
     lines: list[int] | None = None
@@ -80,4 +89,4 @@ def line_finder(text: str, pattern: str):
     return find
 
 
-__all__ = ["LockfileError", "check_count", "expect_dict", "expect_str", "line_finder", "load_json", "load_toml", "sri_to_hashes"]
+__all__ = ["LockfileError", "add_edge", "check_count", "expect_dict", "expect_str", "line_finder", "load_json", "load_toml", "sri_to_hashes"]

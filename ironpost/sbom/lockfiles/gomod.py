@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from ironpost.sbom.lockfiles.common import LockfileError, check_count
+from ironpost.sbom.lockfiles.common import LockfileError, add_edge, check_count
 from ironpost.sbom.model import MAX_FILE_BYTES, Package, make_purl, read_text
 
 FILENAMES = ("go.mod",)
@@ -95,5 +95,5 @@ def parse(path: str | os.PathLike) -> list[Package]:
                     lockfile=str(path), direct=not indirect)
         out.append(p)
         if not indirect:
-            root.dependencies.append(p.purl)
+            add_edge(root, p)
     return out

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from ironpost.sbom.lockfiles.common import LockfileError, check_count, expect_dict, sri_to_hashes
+from ironpost.sbom.lockfiles.common import LockfileError, add_edge, check_count, expect_dict, sri_to_hashes
 from ironpost.sbom.model import Package, make_purl, read_text
 
 FILENAMES = ("pnpm-lock.yaml",)
@@ -108,8 +108,8 @@ def parse(path: str | os.PathLike) -> list[Package]:
             deps = meta.get(k)
             for dep, ref in (deps.items() if isinstance(deps, dict) else ()):
                 target = resolve(dep, ref)
-                if target is not None and target is not src and target.purl not in src.dependencies:
-                    src.dependencies.append(target.purl)
+                if target is not None:
+                    add_edge(src, target)
 
     importers = doc.get("importers")
     if not isinstance(importers, dict):
@@ -126,8 +126,6 @@ def parse(path: str | os.PathLike) -> list[Package]:
             for dep, ref in (deps.items() if isinstance(deps, dict) else ()):
                 target = resolve(dep, ref)
                 if target is not None:
-                    target.direct = True
-                    if target.purl not in root.dependencies:
-                        root.dependencies.append(target.purl)
+                    add_edge(root, target)
         out.insert(0, root)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ironpost.sbom.lockfiles.common import LockfileError, check_count, line_finder, load_toml
+from ironpost.sbom.lockfiles.common import LockfileError, add_edge, check_count, line_finder, load_toml
 from ironpost.sbom.model import Package, make_purl, normalize_pypi
 
 FILENAMES = ("uv.lock",)
@@ -68,11 +68,7 @@ def parse(path: str | os.PathLike) -> list[Package]:
                 cands = [c for c in cands if c.version == dep["version"]] or cands
             if not cands:
                 raise LockfileError(f"{p.name} depends on {dep['name']!r}, which is not in the lockfile", path, pkg_line(i))
-            target = cands[0]
-            if target.purl not in p.dependencies and target is not p:
-                p.dependencies.append(target.purl)
-            if p.local and not target.local:
-                target.direct = True
+            add_edge(p, cands[0])
     for p in pkgs:
         if p.local:
             p.direct = True

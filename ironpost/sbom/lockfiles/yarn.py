@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from ironpost.sbom.lockfiles.common import LockfileError, check_count, sri_to_hashes
+from ironpost.sbom.lockfiles.common import LockfileError, add_edge, check_count, sri_to_hashes
 from ironpost.sbom.lockfiles.npm import _package_json_deps
 from ironpost.sbom.model import Package, make_purl, read_text
 
@@ -128,10 +128,7 @@ def parse(path: str | os.PathLike) -> list[Package]:
             target = spec_map.get(key)
             if target is None:
                 continue  # optional dependency not installed on the platform that locked
-            if target.purl not in p.dependencies and target is not p:
-                p.dependencies.append(target.purl)
-            if p.local and not target.local:
-                target.direct = True
+            add_edge(p, target)
     pkgs = list(by_purl.values())
     if not any(p.local for p in pkgs):
         wanted = _package_json_deps(path)
@@ -144,7 +141,6 @@ def parse(path: str | os.PathLike) -> list[Package]:
             for dname in sorted(wanted):
                 p = by_name.get(dname)
                 if p is not None:  # with several versions locked, the first entry stands for the direct one
-                    p.direct = True
-                    root.dependencies.append(p.purl)
+                    add_edge(root, p)
             pkgs.insert(0, root)
     return pkgs
