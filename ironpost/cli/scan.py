@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Optional
@@ -66,18 +67,15 @@ def sbom(
         threshold = min_severity or sec.min_severity
         show_unknown = sec.show_unknown if min_severity is None else True
         show_progress = sys.stderr.isatty() if progress is None else progress
+        kwargs = {"exclude": [*sec.exclude, *exclude], "min_severity": threshold, "show_unknown": show_unknown}
         if show_progress:
             with Progress(TextColumn("scanning lockfiles"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TextColumn("{task.description}"), console=err, transient=True) as bar:
                 task = bar.add_task("", total=None)
-
-                def tick(what: str, done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total, description=Path(what).name if what else "matching")
-
-                res = run_scan(dirs, vulndb_path(cfg, db), exclude=[*sec.exclude, *exclude], min_severity=threshold,
-                               show_unknown=show_unknown, progress=tick)
+                res = run_scan(dirs, vulndb_path(cfg, db), **kwargs, progress=lambda what, done, total: bar.update(
+                    task, completed=done, total=total, description=Path(what).name if what else "matching"))
         else:
-            res = run_scan(dirs, vulndb_path(cfg, db), exclude=[*sec.exclude, *exclude], min_severity=threshold, show_unknown=show_unknown)
+            res = run_scan(dirs, vulndb_path(cfg, db), **kwargs)
     except ConfigError as exc:
         typer.echo(f"config error: {exc}", err=True)
         raise typer.Exit(2)
@@ -87,13 +85,12 @@ def sbom(
 
     base = str(dirs[0]) if len(dirs) == 1 and dirs[0].is_dir() else None
     if fmt == "table":
-        out = Console(file=open(output, "w", encoding="utf-8") if output else None, width=200 if output else None)
-        out.print(table(res))
-        s = res.summary()
-        out.print(f"{s['findings']} findings ({', '.join(f'{k}: {v}' for k, v in sorted(s['by_severity'].items())) or 'none'}), "
-                  f"{s['filtered_out']} below {threshold}, {s['lockfiles']} lockfiles, {s['packages']} packages, {s['seconds']} s")
-        if output:
-            out.file.close()
+        with open(output, "w", encoding="utf-8") if output else contextlib.nullcontext(None) as fh:
+            out = Console(file=fh, width=200 if output else None)
+            out.print(table(res))
+            s = res.summary()
+            out.print(f"{s['findings']} findings ({', '.join(f'{k}: {v}' for k, v in sorted(s['by_severity'].items())) or 'none'}), "
+                      f"{s['filtered_out']} below {threshold}, {s['lockfiles']} lockfiles, {s['packages']} packages, {s['seconds']} s")
     else:
         doc = to_json(res) if fmt == "json" else to_sarif(res, base)
         data = orjson.dumps(doc, option=orjson.OPT_INDENT_2)
@@ -103,9 +100,8 @@ def sbom(
             sys.stdout.write(data.decode() + "\n")
     for e in res.errors:
         typer.echo(f"lockfile error: {e}", err=True)
-    failing = [f for f in res.findings if fail_on and f.severity != "unknown" and at_least(f.severity, fail_on)]
-    if fail_on == "unknown":
-        failing = list(res.findings)
+    # an unscored finding trips only --fail-on unknown: it cannot be said to be "high"
+    failing = [f for f in res.findings if fail_on and (at_least(f.severity, fail_on) if f.severity != "unknown" else fail_on == "unknown")]
     if failing:
         typer.echo(f"{len(failing)} findings at or above {fail_on}", err=True)
         raise typer.Exit(1)

@@ -172,3 +172,14 @@ def test_sarif_for_a_single_lockfile_uses_file_uris(env, fixtures, project):
     r = runner.invoke(scan_app, ["sbom", "--dir", str(project / "svc" / "Cargo.lock"), "--format", "sarif", "--min-severity", "unknown"])
     uris = {res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for res in json.loads(r.stdout)["runs"][0]["results"]}
     assert uris == {(project / "svc" / "Cargo.lock").resolve().as_uri()}
+
+
+def test_fail_on_and_unscored_findings(env, fixtures, tmp_path):
+    runner.invoke(db_app, ["import", str(fixtures / "osv")])
+    proj = tmp_path / "unscored"
+    proj.mkdir()
+    (proj / "requirements.txt").write_text("jinja2==2.7.1\n")  # PYSEC-2014-8 has no score
+    args = ["sbom", "--dir", str(proj), "--format", "json"]
+    assert runner.invoke(scan_app, [*args, "--fail-on", "low"]).exit_code == 0
+    r = runner.invoke(scan_app, [*args, "--fail-on", "unknown"])
+    assert r.exit_code == 1 and "1 findings at or above unknown" in r.output
