@@ -97,7 +97,7 @@ class SbomModule:
             new = self._new_findings(res.findings)
             for f in new:
                 await self._publish(f)
-            self._record(res, len(new))
+            self._record(res)
             for e in res.errors:
                 log.warning("lockfile skipped", extra={"file": e.file, "line": e.line, "error": e.reason})
             summary = res.summary() | {"new": len(new)}
@@ -140,7 +140,7 @@ class SbomModule:
             await self._ctx.bus.publish("alerts", ev)
         self._m["sbom_alerts_total"] += 1
 
-    def _record(self, res: ScanResult, new: int) -> None:
+    def _record(self, res: ScanResult) -> None:
         m = self._m
         m["sbom_scans_total"] += 1
         m["sbom_lockfiles"] = len(res.lockfiles)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -84,8 +85,11 @@ def scan(dirs: Iterable[str | os.PathLike], db_path: str | os.PathLike, *, exclu
     if not Path(db_path).exists():
         raise SbomError(f"no vulnerability database at {db_path}: run `ironpost cli db import PATH` first")
     res = collect(dirs, exclude, progress)
-    with VulnDB(db_path) as db:
-        findings, res.stats = Matcher(db).match(res.packages)
+    try:
+        with VulnDB(db_path) as db:
+            findings, res.stats = Matcher(db).match(res.packages)
+    except sqlite3.Error as exc:
+        raise SbomError(f"vulnerability database {db_path} unreadable: {exc}; re-import it with `ironpost cli db import PATH`") from None
     res.findings = [f for f in findings if keep(f, min_severity, show_unknown)]
     res.filtered_out = len(findings) - len(res.findings)
     res.seconds = time.perf_counter() - t0

@@ -108,3 +108,33 @@ def test_min_severity_filters_alerts(tmp_path, fixture_db):
         assert s["findings"] == 1 and s["filtered_out"] == 2 and sub.get_nowait().rule_id == "sbom:RUSTSEC-2019-0009"
 
     asyncio.run(main())
+
+
+def test_reload_rescans_new_dirs_and_corrupt_db_is_an_error(tmp_path, fixture_db):
+    async def main():
+        proj, cfg, bus, sub, ctx = make(tmp_path, fixture_db)
+        mod = SbomModule(cfg)
+        task = asyncio.create_task(mod.run(ctx))
+        await asyncio.sleep(0.2)
+        assert mod.metrics()["sbom_scans_total"] == 1 and sub.qsize() == 0
+        other = tmp_path / "other"
+        other.mkdir()
+        (other / "Cargo.lock").write_text(cargo(("smallvec", "0.6.9")))
+        cfg2 = parse_config({"general": {"data_dir": str(tmp_path / "data")},
+                             "sbom": {"scan_dirs": [str(other)], "vulndb_path": str(fixture_db), "min_severity": "info"}}, environ={})
+        await mod.reload(cfg2)
+        alert = await asyncio.wait_for(sub.get(), 10)
+        assert alert.rule_id == "sbom:RUSTSEC-2019-0009" and mod.metrics()["sbom_scans_total"] == 2
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        bad = tmp_path / "corrupt.sqlite"
+        bad.write_bytes(b"this is not a database" * 100)
+        _, cfg3, _, _, ctx3 = make(tmp_path, bad)
+        mod3 = SbomModule(cfg3)
+        mod3._ctx = ctx3
+        r = await mod3.control("scan", {})
+        assert r["ok"] is False and "corrupt.sqlite" in r["error"]
+
+    asyncio.run(main())
