@@ -40,3 +40,9 @@ def have(cmd: str) -> bool:
 
 POSTGRES_DSN = os.environ.get("IRONPOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("IRONPOST_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+# ../shared/data beside the repository (CI gets a copy there too); tests that need it say so via need().
+from pathlib import Path as _Path
+
+SHARED_DATA = _Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_OSV = SHARED_DATA / "osv"

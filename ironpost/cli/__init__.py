@@ -22,6 +22,9 @@ GROUPS = [
     ("actions", "ironpost.cli.actions"),
     ("policy", "ironpost.cli.policy"),
     ("container", "ironpost.cli.container"),
+    ("sbom", "ironpost.cli.sbom"),
+    ("scan", "ironpost.cli.scan"),
+    ("db", "ironpost.cli.db"),
 ]
 
 app = typer.Typer(
