@@ -6,7 +6,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from ironpost.core.events import ActionEvent, AlertEvent
+from ironpost.core.errors import StorageError
+from ironpost.core.events import SEVERITIES, SEVERITY_RANK, ActionEvent, AlertEvent
 
 
 class Store(ABC):
@@ -36,3 +37,19 @@ class Store(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+def select_newest(table: str, mark: str, *, since: float | None = None, min_severity: str | None = None, limit: int = 100) -> tuple[str, list]:
+    """The SELECT every backend runs for query_alerts/query_actions, with `mark` as its
+    placeholder ("?" for SQLite, "%s" for psycopg). Severity filters need a severity_rank column."""
+    where, args = [], []
+    if since is not None:
+        where.append(f"ts >= {mark}")
+        args.append(since)
+    if min_severity:
+        if min_severity not in SEVERITY_RANK:
+            raise StorageError(f"unknown severity {min_severity!r}; expected one of {', '.join(SEVERITIES)}")
+        where.append(f"severity_rank >= {mark}")
+        args.append(SEVERITY_RANK[min_severity])
+    sql = f"SELECT body FROM {table}" + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY ts DESC LIMIT {mark}"
+    return sql, args + [limit]

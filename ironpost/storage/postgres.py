@@ -18,8 +18,8 @@ import orjson
 from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
 from ironpost.core.errors import StorageError
-from ironpost.core.events import SEVERITIES, SEVERITY_RANK, ActionEvent, AlertEvent
-from ironpost.storage.base import Store
+from ironpost.core.events import SEVERITY_RANK, ActionEvent, AlertEvent
+from ironpost.storage.base import Store, select_newest
 
 # index + 1 is the schema version. Append only; never edit a released migration.
 MIGRATIONS = [
@@ -154,21 +154,10 @@ class PostgresStore(Store):
                 raise self._fail("query", exc) from exc
 
     def query_alerts(self, *, since=None, min_severity=None, limit=100):
-        where, args = [], []
-        if since is not None:
-            where.append("ts >= %s")
-            args.append(since)
-        if min_severity:
-            if min_severity not in SEVERITY_RANK:
-                raise StorageError(f"unknown severity {min_severity!r}; expected one of {', '.join(SEVERITIES)}")
-            where.append("severity_rank >= %s")
-            args.append(SEVERITY_RANK[min_severity])
-        sql = "SELECT body FROM ironpost_alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY ts DESC LIMIT %s"
-        return self._query(sql, args + [limit])
+        return self._query(*select_newest("ironpost_alerts", "%s", since=since, min_severity=min_severity, limit=limit))
 
     def query_actions(self, *, since=None, limit=50):
-        sql = "SELECT body FROM ironpost_actions" + (" WHERE ts >= %s" if since is not None else "") + " ORDER BY ts DESC LIMIT %s"
-        return self._query(sql, ([since] if since is not None else []) + [limit])
+        return self._query(*select_newest("ironpost_actions", "%s", since=since, limit=limit))
 
     def count(self, table: str = "alerts") -> tuple[int, int]:
         """(rows, distinct ids) of ironpost_<table>; for tests and `status`."""

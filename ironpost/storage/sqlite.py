@@ -9,9 +9,9 @@ from typing import Any
 
 import orjson
 
-from ironpost.core.events import SEVERITIES, SEVERITY_RANK, ActionEvent, AlertEvent
+from ironpost.core.events import SEVERITY_RANK, ActionEvent, AlertEvent
 from ironpost.core.errors import StorageError
-from ironpost.storage.base import Store
+from ironpost.storage.base import Store, select_newest
 
 # Numbered migrations: index + 1 is the schema version. Append only.
 MIGRATIONS = [
@@ -91,21 +91,10 @@ class SqliteStore(Store):
                 raise StorageError(f"SQLite query failed: {exc}") from exc
 
     def query_alerts(self, *, since=None, min_severity=None, limit=100):
-        where, args = [], []
-        if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
-        if min_severity:
-            if min_severity not in SEVERITY_RANK:
-                raise StorageError(f"unknown severity {min_severity!r}; expected one of {', '.join(SEVERITIES)}")
-            where.append("severity_rank >= ?")
-            args.append(SEVERITY_RANK[min_severity])
-        sql = "SELECT body FROM alerts" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY ts DESC LIMIT ?"
-        return self._query(sql, args + [limit])
+        return self._query(*select_newest("alerts", "?", since=since, min_severity=min_severity, limit=limit))
 
     def query_actions(self, *, since=None, limit=50):
-        sql = "SELECT body FROM actions" + (" WHERE ts >= ?" if since is not None else "") + " ORDER BY ts DESC LIMIT ?"
-        return self._query(sql, ([since] if since is not None else []) + [limit])
+        return self._query(*select_newest("actions", "?", since=since, limit=limit))
 
     def purge(self, older_than: float) -> int:
         with self._lock:
