@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from ironpost.container.client import DockerUnavailable, Engine
+from ironpost.container.collector import DockerLogCollector
 from ironpost.container.executor import Executor
 from ironpost.container.inventory import Inventory
 from ironpost.container.policies import PolicySet, load_policies
 from ironpost.core.config import Config
 from ironpost.core.errors import ContainerError
-from ironpost.core.events import ActionEvent, AlertEvent
+from ironpost.core.events import ActionEvent, AlertEvent, LogChunk
 from ironpost.core.module import ModuleContext, ModuleUnavailable
 
 log = logging.getLogger("ironpost.container")
@@ -45,6 +46,7 @@ class ContainerModule:
         self.executor: Executor | None = None
         self._bus = None
         self.counts: Counter[str] = Counter()
+        self.log_collector: DockerLogCollector | None = None
 
     async def run(self, ctx: ModuleContext) -> None:
         self._bus = ctx.bus
@@ -65,6 +67,11 @@ class ContainerModule:
         except DockerUnavailable as exc:
             ctx.bus.unsubscribe(sub)
             raise ModuleUnavailable(f"container guard: went away during start: {exc}") from None
+        logs_task = None
+        if sec.follow_logs:
+            self.log_collector = DockerLogCollector(self.engine, names=tuple(sec.follow_logs_names),
+                                                    max_line=self.config.log_pipeline.max_line_bytes)
+            logs_task = asyncio.create_task(self.log_collector.run(self._publish_logs), name="container-logs")
         log.info("container guard running", extra={
             "docker_host": sec.docker_host, "api_version": self.engine.api_version(), "policies": len(self.policies),
             "auto_isolate": sec.auto_isolate, "containers": len(self.inventory.cached()),
@@ -82,9 +89,16 @@ class ContainerModule:
                     self.counts["errors"] += 1
                     log.warning("alert handling failed", extra={"alert_id": alert.id, "error": str(exc), "trace_id": alert.trace_id})
         finally:
+            if logs_task is not None:
+                logs_task.cancel()
+                await asyncio.gather(logs_task, return_exceptions=True)
             ctx.bus.unsubscribe(sub)
             await self.inventory.close()
             self.engine.close()
+
+    async def _publish_logs(self, chunk: bytes, source: str) -> None:
+        """Container log lines go to the log pipeline over the bus (modules never import each other)."""
+        await self._bus.publish("logs", LogChunk.from_bytes(chunk, source))
 
     async def handle(self, alert: AlertEvent) -> list[ActionEvent]:
         """Evaluate the policies for one alert and carry out every decision."""
@@ -126,6 +140,8 @@ class ContainerModule:
             out.update(self.inventory.metrics())
         if self.executor is not None:
             out.update(self.executor.metrics())
+        if self.log_collector is not None:
+            out.update(self.log_collector.metrics())
         return out
 
     async def reload(self, config: Config) -> None:

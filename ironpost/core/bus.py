@@ -12,7 +12,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-TOPICS = ("packets", "logs", "alerts", "actions")
+TOPICS = ("packets", "logs", "alerts", "actions")  # "logs" carries LogChunk events
 
 
 class Subscription:

@@ -143,7 +143,33 @@ class ActionEvent(Event):
             self.trace_id = self.alert_id or self.id
 
 
-EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (PacketEvent, LogEntry, AlertEvent, ActionEvent)}
+@dataclass(slots=True)
+class LogChunk(Event):
+    """Raw log lines collected by one module for another (container logs -> log pipeline).
+
+    `data` holds whole lines as latin-1 text: a lossless bytes<->str mapping that stays
+    JSON-serializable, so the chunk can cross a process boundary like every other event."""
+
+    kind: ClassVar[str] = "log_chunk"
+    source: str
+    data: str
+    timestamp: float = field(default_factory=time.time)
+    id: str = field(default_factory=new_id)
+    trace_id: str = ""
+
+    def __post_init__(self):
+        if not self.trace_id:
+            self.trace_id = self.id
+
+    @classmethod
+    def from_bytes(cls, chunk: bytes, source: str) -> "LogChunk":
+        return cls(source=source, data=chunk.decode("latin-1"))
+
+    def raw(self) -> bytes:
+        return self.data.encode("latin-1")
+
+
+EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (PacketEvent, LogEntry, AlertEvent, ActionEvent, LogChunk)}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

@@ -203,6 +203,10 @@ class Daemon:
         return {"ok": True, "changed": changed, "restart_needed": restart_needed}
 
     # ---- control and observability -----------------------------------------------------
+    def status_or_none(self) -> dict[str, Any] | None:
+        """The status once start-up has wired everything, else None (for tests and probes)."""
+        return self.status() if hasattr(self, "control") else None
+
     def status(self) -> dict[str, Any]:
         modules = self.supervisor.status()
         for name, why in self.unavailable.items():

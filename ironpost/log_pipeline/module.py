@@ -15,6 +15,7 @@ from typing import Any
 
 from ironpost.core.config import Config
 from ironpost.core.errors import LogPipelineError
+from ironpost.core.events import LogChunk
 from ironpost.core.module import ModuleContext
 from ironpost.log_pipeline.pipeline import Pipeline
 from ironpost.log_pipeline.rules.loader import load_rules_strict
@@ -64,6 +65,7 @@ class LogPipelineModule:
         self._bus = None
         self.published = 0
         self.reloads = 0
+        self.bus_chunks = 0
 
     async def run(self, ctx: ModuleContext) -> None:
         self._bus = ctx.bus
@@ -71,9 +73,11 @@ class LogPipelineModule:
         self.pipeline = build_pipeline(self.config, state)
         log.info("log pipeline started", extra={"rules": len(self.pipeline.rules)})
         packets = ctx.bus.subscribe("packets", "log_pipeline")
+        chunks = ctx.bus.subscribe("logs", "log_pipeline")  # lines other modules collect (container logs)
         self.collectors = _collectors(self.config, ctx.data_dir)
         tasks = [asyncio.create_task(c.run(self.emit), name=f"lp-{c.name}") for c in self.collectors]
         tasks.append(asyncio.create_task(self._packets(packets), name="lp-packets"))
+        tasks.append(asyncio.create_task(self._chunks(chunks), name="lp-bus-logs"))
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -81,6 +85,7 @@ class LogPipelineModule:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             ctx.bus.unsubscribe(packets)
+            ctx.bus.unsubscribe(chunks)
 
     async def emit(self, chunk: bytes, source: str) -> None:
         """Called by collectors with a buffer of whole lines."""
@@ -94,6 +99,13 @@ class LogPipelineModule:
         self.published += 1
         await self._bus.publish("alerts", alert)
 
+    async def _chunks(self, sub) -> None:
+        while True:
+            ev = await sub.get()
+            if isinstance(ev, LogChunk):
+                self.bus_chunks += 1
+                await self.emit(ev.raw(), ev.source)
+
     async def _packets(self, sub) -> None:
         while True:
             first = await sub.get()
@@ -106,7 +118,8 @@ class LogPipelineModule:
                     await self._publish(alert)
 
     def metrics(self) -> dict[str, float]:
-        m: dict[str, float] = {"lp_alerts_published_total": float(self.published), "lp_reloads_total": float(self.reloads)}
+        m: dict[str, float] = {"lp_alerts_published_total": float(self.published), "lp_reloads_total": float(self.reloads),
+                                  "lp_bus_log_chunks_total": float(self.bus_chunks)}
         if self.pipeline is not None:
             m.update(self.pipeline.metrics())
         for c in self.collectors:

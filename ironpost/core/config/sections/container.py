@@ -16,6 +16,8 @@ CONTAINER = Section(
         "retry_backoff_secs": Field("float", 0.2, "first retry delay; doubles per retry up to 5 s", min=0.01, max=60),
         "reconnect_max_secs": Field("float", 30.0, "longest wait between reconnects to a vanished engine", min=0.1, max=3600),
         "stop_timeout_secs": Field("int", 10, "grace period for the stop action before the container is killed", min=0, max=600),
+        "follow_logs": Field("bool", True, "feed containers' own logs to the log pipeline, so its alerts name the container"),
+        "follow_logs_names": Field("list", [], "globs on container names whose logs are followed; empty follows all"),
         "state_file": Field("path", "", "what the guard changed, for release; empty means <data_dir>/container_isolations.json"),
     },
     doc="container guard",
