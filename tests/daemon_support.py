@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_config(path: Path, data_dir: Path, extra: str = "", log_level: str = "info") -> Path:

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from ironpost.cli.common import ConfigOption
 from ironpost.sbom.severity import LEVELS
 
 # Heavy modules (rich, the parsers, SQLite) are imported inside the command so `ironpost --help` stays fast.
@@ -108,3 +109,31 @@ def sbom(
         raise typer.Exit(1)
     if res.errors:
         raise typer.Exit(1)
+
+
+@app.command("now")
+def now(
+    config: Optional[Path] = ConfigOption,
+    json_out: bool = typer.Option(False, "--json", help="print the daemon's summary as JSON"),
+) -> None:
+    """Ask the running daemon to scan [sbom] scan_dirs now; new findings become alerts.
+
+    Example: ironpost cli scan now --config /etc/ironpost/ironpost.toml
+
+    Exit code 1 when the scan failed or the daemon does not run the sbom module.
+    """
+    import orjson
+
+    from ironpost.cli.control import daemon_request
+
+    resp = daemon_request(config, {"cmd": "module", "module": "sbom", "op": "scan"})
+    if not resp.get("ok"):
+        typer.echo(f"error: {resp.get('error')}", err=True)
+        raise typer.Exit(1)
+    if json_out:
+        typer.echo(orjson.dumps(resp, option=orjson.OPT_INDENT_2).decode())
+        return
+    if resp.get("note"):
+        typer.echo(resp["note"])
+    typer.echo(f"{resp.get('findings', 0)} findings ({resp.get('new', 0)} new) in {resp.get('lockfiles', 0)} lockfiles, "
+               f"{resp.get('packages', 0)} packages")
