@@ -19,6 +19,17 @@ if "$BIN" cli config validate --config "$work/bad.toml" 2>"$work/err"; then
 fi
 grep -q "general.log_level" "$work/err"
 
+# Rules through the bundled Hyperscan (libhs inside the binary): five failures from one IP fire once.
+for i in 1 2 3 4 5; do echo "Dec 10 06:55:4$i host sshd[2420$i]: Failed password for root from 203.0.113.9 port 4242 ssh2"; done > "$work/auth.log"
+rc=0; "$BIN" cli rules test --rule rules --file "$work/auth.log" --json --year 2026 > "$work/rules.out" || rc=$?
+[[ $rc -eq 1 ]] && grep -q '"rule_id":"ssh_brute_force"' "$work/rules.out" || { echo "smoke: rules test did not alert (rc=$rc)"; cat "$work/rules.out"; exit 1; }
+echo "smoke: rules test ok"
+
+# SBOM generation (CycloneDX through our writer, SPDX).
+"$BIN" cli sbom generate --dir tests/fixtures/sbom/npm-parity --output "$work/bom.json" --format cyclonedx
+"$BIN" cli sbom generate --dir tests/fixtures/sbom/npm-parity --output "$work/bom.spdx.json" --format spdx
+grep -q '"bomFormat"' "$work/bom.json" && grep -q '"spdxVersion"' "$work/bom.spdx.json"
+
 # The example config, with state moved to a temp dir and the shipped rules.
 export IRONPOST_GENERAL_DATA_DIR="$work/data" IRONPOST_GENERAL_HTTP_LISTEN="127.0.0.1:0" IRONPOST_LOG_PIPELINE_RULES_DIR="$PWD/rules"
 "$BIN" daemon --config ironpost.toml.example 2>"$work/daemon.log" &
