@@ -82,3 +82,25 @@ def test_example_config_is_the_generated_one_and_documents_every_key():
     for section in SECTIONS.values():
         for key, spec in section.fields.items():
             assert f"\n{key} = " in text and spec.doc, f"{section.name}.{key} undocumented"
+
+
+def _leaf_commands(group, prefix):
+    import typer.main
+
+    cmd = typer.main.get_command(group) if not hasattr(group, "commands") else group
+    for name, sub in getattr(cmd, "commands", {}).items():
+        if hasattr(sub, "commands"):
+            yield from _leaf_commands(sub, prefix + [name])
+        else:
+            yield prefix + [name]
+
+
+def test_every_registered_command_explains_itself_with_an_example():
+    leaves = list(_leaf_commands(app, []))
+    assert len(leaves) >= 26  # every group is registered
+    missing = []
+    for path in leaves:
+        r = runner.invoke(app, path + ["--help"])
+        if r.exit_code != 0 or "example" not in r.output.lower():
+            missing.append(" ".join(path))
+    assert not missing, f"commands without an example in --help: {missing}"
