@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_config(path: Path, data_dir: Path, extra: str = "", log_level: str = "info") -> Path:
+def write_config(path: Path, data_dir: Path, extra: str = "", log_level: str = "info", log_pipeline: str = "enabled = false") -> Path:
     path.write_text(
         f"""
 [general]
@@ -22,7 +22,7 @@ http_listen = "127.0.0.1:0"
 shutdown_timeout_secs = 5
 
 [log_pipeline]
-enabled = false
+{log_pipeline}
 {extra}
 """
     )
