@@ -47,7 +47,8 @@ def status(
 def reload(config: Optional[Path] = ConfigOption) -> None:
     """Ask the daemon to reload its config file (same as SIGHUP).
 
-    An invalid file is rejected and the running config is kept; the problems are printed.
+    Modules re-read their files (rules, policies). An invalid config file, or rules a module
+    refuses, are rejected and what was running is kept; the problems are printed (exit 2).
     Example: ironpost cli reload --config ironpost.toml
     """
     resp = daemon_request(config, {"cmd": "reload"})
@@ -56,7 +57,8 @@ def reload(config: Optional[Path] = ConfigOption) -> None:
         for p in resp.get("problems", []):
             typer.echo(f"  - {p}", err=True)
         raise typer.Exit(2)
-    typer.echo("reloaded; changed sections: " + (", ".join(resp["changed"]) or "none"))
+    typer.echo("reloaded; changed sections: " + (", ".join(resp["changed"]) or "none")
+               + "; modules that re-read their files: " + (", ".join(resp.get("reloaded", [])) or "none"))
     if resp.get("restart_needed"):
         typer.echo("these keys take effect only after a restart: " + ", ".join(resp["restart_needed"]))
 

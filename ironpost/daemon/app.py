@@ -182,25 +182,39 @@ class Daemon:
             changed.append("general")
         self.config = new
         self.ctx.config = new
+        reloaded, failed = [], {}
         for section in MODULES:
             was, now = old.section(section), new.section(section)
             sub_changed = section == "log_pipeline" and old.section("log_pipeline.storage") != new.section("log_pipeline.storage")
-            if was == now and not sub_changed:
-                continue
-            changed.append(section)
+            section_changed = was != now or sub_changed
+            if section_changed:
+                changed.append(section)
             running = self.supervisor.modules.get(section)
             if not now.enabled:
-                await self.supervisor.stop(section)
+                if running is not None:
+                    await self.supervisor.stop(section)
             elif running is None:
-                self._start_module(section, new)
+                if section_changed:
+                    self._start_module(section, new)
             elif hasattr(running.module, "reload"):
-                await running.module.reload(new)
-            else:
+                # Called even when the section is unchanged: reload is how rules and policies
+                # on disk are read again. A module that refuses keeps what it had.
+                try:
+                    await running.module.reload(new)
+                    reloaded.append(section)
+                except IronpostError as exc:
+                    failed[section] = str(exc)
+            elif section_changed:
                 await self.supervisor.stop(section)
                 self._start_module(section, new)
         self.reloads["applied"] += 1
-        log.info("config reloaded", extra={"changed": changed, "restart_needed": restart_needed})
-        return {"ok": True, "changed": changed, "restart_needed": restart_needed}
+        log.info("config reloaded", extra={"changed": changed, "reloaded": reloaded, "restart_needed": restart_needed})
+        if failed:
+            self.reloads["rejected"] += 1
+            log.error("reload refused by modules; they keep their previous state", extra={"problems": failed})
+            return {"ok": False, "error": "some modules refused the reload and keep their previous state",
+                    "problems": [f"{m}: {why}" for m, why in failed.items()], "changed": changed, "reloaded": reloaded}
+        return {"ok": True, "changed": changed, "reloaded": reloaded, "restart_needed": restart_needed}
 
     # ---- control and observability -----------------------------------------------------
     def status_or_none(self) -> dict[str, Any] | None:

@@ -37,7 +37,7 @@ def test_status_socket_permissions_and_http(daemon_proc):
 def test_reload_applied_and_rejected(daemon_proc):
     write_config(daemon_proc.config, daemon_proc.data_dir, log_level="debug")
     resp = daemon_proc.request({"cmd": "reload"})
-    assert resp == {"ok": True, "changed": ["general"], "restart_needed": []}
+    assert resp == {"ok": True, "changed": ["general"], "reloaded": [], "restart_needed": []}
     daemon_proc.config.write_text('[general]\nlog_level = "shouty"\ndata_dir = "x"\n')
     resp = daemon_proc.request({"cmd": "reload"})
     assert not resp["ok"] and "running config is kept" in resp["error"]
@@ -117,3 +117,38 @@ def test_graceful_shutdown_flushes_every_queued_alert(tmp_path):
     rows = SqliteStore(data / "ironpost.db").query_alerts(limit=10000)
     assert len(rows) == 3000
     assert {r["details"]["i"] for r in rows} == set(range(3000))
+
+
+RULE = "id: {id}\ntitle: t\nseverity: low\ndetection:\n  conditions:\n    - field: message\n      operator: contains\n      value: {value}\n"
+
+
+def test_reload_reads_rules_again_and_keeps_old_ones_when_new_are_broken(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yaml").write_text(RULE.format(id="rule_a", value="AAA"))
+    data = tmp_path / "data"
+    cfg = write_config(tmp_path / "c.toml", data, log_pipeline=f'enabled = true\nrules_dir = "{rules}"')
+    d = DaemonProc(cfg, data)
+    try:
+        def loaded():
+            resp = d.request({"cmd": "module", "module": "log_pipeline", "op": "rules"})
+            assert resp["ok"], resp
+            return sorted(r["id"] for r in resp["rules"])
+
+        deadline = time.monotonic() + 10
+        while d.request({"cmd": "status"})["modules"].get("log_pipeline", {}).get("state") != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert loaded() == ["rule_a"]
+        (rules / "b.yaml").write_text(RULE.format(id="rule_b", value="BBB"))
+        resp = d.request({"cmd": "reload"})
+        assert resp["ok"] and resp["changed"] == [] and resp["reloaded"] == ["log_pipeline"]
+        assert loaded() == ["rule_a", "rule_b"]
+        (rules / "c.yaml").write_text("id: rule_c\ntitle: t\nseverity: apocalyptic\ndetection:\n  conditions: []\n")
+        resp = d.request({"cmd": "reload"})
+        assert not resp["ok"] and "keep their previous state" in resp["error"]
+        assert any("c.yaml" in p and "severity" in p for p in resp["problems"]), resp["problems"]
+        assert loaded() == ["rule_a", "rule_b"]
+    finally:
+        assert d.stop() == 0
