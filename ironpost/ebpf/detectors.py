@@ -127,10 +127,6 @@ class SynFloodDetector:
     def evicted(self) -> int:
         return self.keys.evicted
 
-    @property
-    def overflow(self) -> int:  # metric name kept from the tumbling version
-        return self.keys.evicted
-
     def _wall(self, bucket: int) -> float:
         return self.wall_offset + bucket * self.bucket_ns / 1e9
 
@@ -243,10 +239,6 @@ class PortScanDetector:
 
     @property
     def evicted(self) -> int:
-        return self.keys.evicted
-
-    @property
-    def overflow(self) -> int:
         return self.keys.evicted
 
     def _wall(self, slot: int) -> float:

@@ -67,3 +67,6 @@ class RingReader:
     def close(self) -> None:
         self._cons.close()
         self._ring.close()
+
+
+__all__ = ["RingReader", "decode", "drain", "record_at"]
