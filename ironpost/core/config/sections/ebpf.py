@@ -15,7 +15,8 @@ EBPF = Section(
         "sample_rate": Field("int", 1, "send 1 in N packet records to userspace (always sent: SYNs, completed handshakes, drops, and the first UDP packet of each source/port pair)", min=1, max=1_000_000),
         "packet_events_per_sec": Field(
             "int", 2000, "at most this many PacketEvents per second on the bus topic \"packets\" "
-            "(detectors still see every record); 0 publishes none", min=0, max=10_000_000),
+            "(detectors still see every record); 0 publishes none but the packet that triggered each alert, "
+            "which is always published", min=0, max=10_000_000),
         "auto_block": Field("bool", False, "ban the source IP of any alert in the kernel"),
         "ban_ttl_secs": Field("int", 3600, "how long an automatic ban lasts", min=1),
         "ban_exempt": Field("cidr_list", ["127.0.0.0/8", "::1/128"], "sources auto_block never bans (your own networks)"),
