@@ -8,6 +8,8 @@ import socket
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ironpost.core.bus import Bus
 from ironpost.core.events import AlertEvent, PacketEvent
@@ -169,3 +171,69 @@ def test_bans_skip_exempt_and_repeated_sources(loader):
         assert await bans.on_alert(mk("10.200.7.10")) is None
 
     asyncio.run(main())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 15), st.booleans()), min_size=1, max_size=120),
+       st.sampled_from(DECODERS))
+def test_port_scan_matches_a_brute_force_sliding_window(steps, impl):
+    """One source; ports hit at non-decreasing seconds. Fed one record per batch, or one batch
+    per second, the detector alerts on exactly the records a brute-force sliding window does."""
+    threshold, win = 6, 10
+    t, recs = 0, []
+    for dt, port, _ in steps:
+        t += dt
+        recs.append((t, port))
+    expect, last, alert_t = [], {}, None
+    for j, (t, port) in enumerate(recs):
+        last[port] = t
+        n = sum(1 for s in last.values() if s > t - win)
+        if n >= threshold and (alert_t is None or t - alert_t >= win):
+            alert_t = t
+            expect.append(j)
+    per_second = steps[0][2]
+    batches: list[list[int]] = []
+    for j, (t, _) in enumerate(recs):
+        if per_second and batches and recs[batches[-1][0]][0] == t:
+            batches[-1].append(j)
+        else:
+            batches.append([j])
+    det = PortScanDetector(threshold, win, slot_ns=SEC)
+    got = []
+    for b in batches:
+        buf = b"".join(rec(recs[j][0], A, recs[j][1], proto=17, flags=0) for j in b)
+        _, _, scan, _ = impl.decode(buf, len(b), 0, SEC)
+
+        def packet_at(i, b=b):
+            got.append(b[i])
+            return PacketEvent(src_ip="10.200.0.2", dst_ip="10.200.0.1")
+
+        det.feed(scan, packet_at)
+    assert got == expect
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), min_size=1, max_size=150))
+def test_syn_flood_matches_a_brute_force_sliding_window(steps):
+    """SYNs (and some completed handshakes) at non-decreasing seconds, one record per batch,
+    window = 16 buckets of 1 s: alerts on exactly the records a brute-force window does."""
+    threshold, nb = 8, 16
+    t, recs = 0, []
+    for dt, kind in steps:
+        t += dt
+        recs.append((t, kind == 0))  # 1 in 5 records completes a handshake
+    expect, alert_t = [], None
+    for j, (t, done) in enumerate(recs):
+        pending = sum(-1 if d else 1 for s, d in recs[: j + 1] if s > t - nb)
+        if not done and pending >= threshold and (alert_t is None or t - alert_t >= nb):
+            alert_t = t
+            expect.append(j)
+    det = SynFloodDetector(threshold, nb, slot_ns=SEC)
+    assert det.nb == nb and det.per_bucket == 1
+    got = []
+    for j, (t, done) in enumerate(recs):
+        r = rec(t, A, 80, flags=0x10, rflags=1) if done else rec(t, A, 80)
+        _, syn, _, _ = pktdecode_py.decode(r, 1, 0, SEC)
+        if det.feed(syn):
+            got.append(j)
+    assert got == expect
