@@ -4,6 +4,14 @@ run(): check the host (root/caps, bcc, kernel headers) -> compile once -> load t
 blocklist -> attach (replacing a stale Ironpost program) -> drain the ring buffer when the
 kernel signals it (epoll on the map fd) -> detectors -> alerts; alerts from any module ->
 bans. Whatever happens, the program is detached on the way out.
+
+What the detectors are guaranteed to see, whatever `sample_rate` and `packet_events_per_sec`:
+every passed bare SYN and completed handshake (SYN flood, port scan), every drop, and the
+first UDP packet from a source to each destination port, resent after scan_refresh_ms (port
+scan; bpf/ironpost_xdp.c port_first_seen). Sampling only thins repeats of a known UDP
+(source, port) pair and other traffic; packet_events_per_sec only limits PacketEvents, as
+detectors read every drained record. Not guaranteed: records lost when the ring buffer is
+full (counted, ebpf_kernel_ringbuf_full_total) and UDP fragments without ports.
 """
 
 from __future__ import annotations
