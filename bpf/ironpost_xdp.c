@@ -29,8 +29,9 @@ enum { P_TCP, P_UDP, P_ICMP, P_ICMP6, P_OTHER_L4, P_NON_IP, P_NCLASS };
 #define S_HANDSHAKES  19
 #define S_MAX         20
 
-#define C_SAMPLE_RATE 0
-#define C_MAX         4
+#define C_SAMPLE_RATE   0
+#define C_SCAN_REFRESH  1   // ms; see port_first_seen()
+#define C_MAX           4
 
 #define REC_F_HANDSHAKE_DONE 1
 
@@ -86,7 +87,15 @@ BPF_TABLE_PINNED("lpm_trie", struct lpm_v4, struct block_val, block_v4, 1048576,
 BPF_TABLE_PINNED("lpm_trie", struct lpm_v6, struct block_val, block_v6, 262144, PIN_BLOCK_V6, BPF_F_NO_PREALLOC);
 BPF_TABLE_PINNED("percpu_array", int, u64, stats, S_MAX, PIN_STATS);
 BPF_TABLE_PINNED("array", int, u32, config, C_MAX, PIN_CONFIG);
+// (source, destination port) of UDP records already sent, so sampling never hides a new port.
+struct port_key {
+    u8  saddr[16];
+    u16 dport;
+    u16 family;
+};
+
 BPF_TABLE("lru_hash", struct flow_key, u64, syn_pending, 65536);
+BPF_TABLE("lru_hash", struct port_key, u64, port_seen, 65536);
 BPF_RINGBUF_OUTPUT(events, RB_PAGES);
 
 static __always_inline void add(int idx, u64 n) {
@@ -111,6 +120,26 @@ static __always_inline int blocked(struct block_val *v) {
     if (v->expires_ns && bpf_ktime_get_ns() >= v->expires_ns)
         return 0;
     __sync_fetch_and_add(&v->hits, 1);
+    return 1;
+}
+
+// Port-scan detection counts distinct destination ports per source, so under sampling the
+// first UDP packet from a source to a port is always sent, and again once C_SCAN_REFRESH ms
+// have passed since the last one sent for that pair. An LRU eviction only makes a pair look
+// new again: it can add records, never hide one.
+static __always_inline int port_first_seen(struct pkt_rec *rec) {
+    struct port_key k = {};
+    __builtin_memcpy(k.saddr, rec->saddr, 16);
+    k.dport = rec->dport;
+    k.family = rec->family;
+    int ck = C_SCAN_REFRESH;
+    u32 *refresh_ms = config.lookup(&ck);
+    u64 refresh = (refresh_ms && *refresh_ms) ? (u64)*refresh_ms * 1000000ULL : 1000000000ULL;
+    u64 now = bpf_ktime_get_ns();
+    u64 *last = port_seen.lookup(&k);
+    if (last && now - *last < refresh)
+        return 0;
+    port_seen.update(&k, &now);
     return 1;
 }
 
@@ -220,6 +249,7 @@ int ironpost_xdp(struct xdp_md *ctx) {
     rec.proto = l4proto;
     int class = P_OTHER_L4;
     int always = action == XDP_DROP;
+    int udp_ports = 0;  // a passed UDP packet with its ports parsed: a port-scan candidate
 
     if (l4proto == IPPROTO_TCP) {
         class = P_TCP;
@@ -268,6 +298,7 @@ int ironpost_xdp(struct xdp_md *ctx) {
             } else {
                 rec.sport = ntohs(udp->source);
                 rec.dport = ntohs(udp->dest);
+                udp_ports = action == XDP_PASS;
             }
         }
     } else if (l4proto == IPPROTO_ICMP || l4proto == IPPROTO_ICMPV6) {
@@ -288,7 +319,8 @@ int ironpost_xdp(struct xdp_md *ctx) {
     if (!always) {
         int ck = C_SAMPLE_RATE;
         u32 *rate = config.lookup(&ck);
-        if (rate && *rate > 1 && bpf_get_prandom_u32() % *rate != 0)
+        if (rate && *rate > 1 && !(udp_ports && port_first_seen(&rec)) &&
+            bpf_get_prandom_u32() % *rate != 0)
             return action;
     }
     rec.ts_ns = bpf_ktime_get_ns();

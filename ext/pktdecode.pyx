@@ -79,28 +79,34 @@ cdef inline object addr_key(const unsigned char *a, int family):
     return ((<object>hi) << 64) | (<object>lo) | V6_FLAG
 
 
-def decode(const unsigned char[::1] buf, Py_ssize_t n, Py_ssize_t pick_limit):
-    """Returns (counts, syn, scan, picked):
+def decode(const unsigned char[::1] buf, Py_ssize_t n, Py_ssize_t pick_limit,
+           unsigned long long slot_ns=1000000000ULL):
+    """Returns (counts, syn, scan, picked); slot = a record's ts_ns // slot_ns (packet time):
     counts = (records, bad, tcp, udp, icmp, other, syns, handshakes, drops)
-    syn    = {(dst_key, src_key): [syns, handshakes]}   bare SYNs passed / handshakes completed
-    scan   = {src_key: {dst_port, ...}}                 passed bare SYNs and UDP
+    syn    = {(dst_key, src_key, slot): [syns, handshakes, first_syn_index or -1]}
+             bare SYNs passed / handshakes completed
+    scan   = {src_key: {dst_port: [latest_slot, index of its first record in that slot]}}
+             passed bare SYNs and UDP
     picked = [(family, saddr, daddr, sport, dport, proto, tcp_flags, length, action, ts_ns, vlan, rflags)]
+    Indexes are record positions in buf, for detectors to name the packet that triggered them.
     """
     cdef const unsigned char *r
     cdef Py_ssize_t i, alen
     cdef uint8_t family, proto, flags, action, rflags
     cdef uint16_t sport, dport, vlan
     cdef uint32_t length
-    cdef uint64_t ts
+    cdef uint64_t ts, slot, cur_slot = 0
     cdef Py_ssize_t records = 0, bad = 0, tcp = 0, udp = 0, icmp = 0, other = 0
     cdef Py_ssize_t syns = 0, hs = 0, drops = 0, picked_n = 0
     cdef bint is_syn, is_done
     cdef dict syn = {}
     cdef dict scan = {}
     cdef list picked = []
-    cdef object k, sk, dk
+    cdef object k, sk, dk, slot_obj = None
     cdef list cell
-    cdef set ports
+    cdef dict ports
+    if slot_ns == 0:
+        raise ValueError("slot_ns must be > 0")
     if n * REC_SIZE > buf.shape[0]:
         n = buf.shape[0] // REC_SIZE
     for i in range(n):
@@ -131,17 +137,24 @@ def decode(const unsigned char[::1] buf, Py_ssize_t n, Py_ssize_t pick_limit):
             drops += 1
         is_syn = proto == 6 and action == 2 and (flags & 0x12) == 0x02
         is_done = proto == 6 and action == 2 and (rflags & 1) != 0
+        if is_syn or is_done or (action == 2 and proto == 17):
+            slot = ts // slot_ns
+            if slot_obj is None or slot != cur_slot:  # records come in time order: one int per slot
+                cur_slot = slot
+                slot_obj = slot
         if is_syn or is_done:
             sk = addr_key(r + 8, family)
             dk = addr_key(r + 24, family)
-            k = (dk, sk)
+            k = (dk, sk, slot_obj)
             cell = syn.get(k)
             if cell is None:
-                cell = [0, 0]
+                cell = [0, 0, -1]
                 syn[k] = cell
             if is_syn:
                 syns += 1
                 cell[0] += 1
+                if cell[2] == -1:
+                    cell[2] = i
             else:
                 hs += 1
                 cell[1] += 1
@@ -150,9 +163,14 @@ def decode(const unsigned char[::1] buf, Py_ssize_t n, Py_ssize_t pick_limit):
                 sk = addr_key(r + 8, family)
             ports = scan.get(sk)
             if ports is None:
-                ports = set()
+                ports = {}
                 scan[sk] = ports
-            ports.add(dport)
+            cell = ports.get(dport)
+            if cell is None:
+                ports[dport] = [slot_obj, i]
+            elif <uint64_t>cell[0] < cur_slot:
+                cell[0] = slot_obj
+                cell[1] = i
         if picked_n < pick_limit:
             alen = 4 if family == 4 else 16
             picked.append((family, PyBytes_FromStringAndSize(<const char *>r + 8, alen),

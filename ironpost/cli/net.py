@@ -1,8 +1,10 @@
 """ironpost cli net: the kernel blocklist and counters of the network module.
 
-Through the running daemon's control socket when it runs (so bans are recorded as actions);
-otherwise directly on the maps pinned under [ebpf] pin_dir (root needed), which the XDP
-program reads when it is next attached, or right away if it still is.
+Through the running daemon's control socket when it runs (the daemon records each block and
+unblock as an action); otherwise directly on the maps pinned under [ebpf] pin_dir (root
+needed), which the XDP program reads when it is next attached, or right away if it still is.
+A direct block/unblock is recorded here, as an ActionEvent written to the configured store,
+so `ironpost cli actions list` shows it either way.
 """
 
 from __future__ import annotations
@@ -14,26 +16,10 @@ from typing import Any, Optional
 import orjson
 import typer
 
-from ironpost.core.errors import ConfigError, DaemonError, EbpfError
+from ironpost.core.errors import DaemonError, EbpfError, StorageError
+from ironpost.core.events import ActionEvent
 
-try:  # the CLI root's shared helpers (lead); a minimal stand-in keeps this group usable alone
-    from ironpost.cli.common import ConfigOption, load_cli_config
-except ImportError:  # pragma: no cover - only before the CLI root lands
-    import os
-
-    from ironpost.core.config import load_config
-
-    ConfigOption = typer.Option(None, "--config", "-c", help="Path to ironpost.toml (default: $IRONPOST_CONFIG, "
-                                "else /etc/ironpost/ironpost.toml if it exists, else built-in defaults).")
-
-    def load_cli_config(path):
-        p = path or os.environ.get("IRONPOST_CONFIG") or (
-            "/etc/ironpost/ironpost.toml" if Path("/etc/ironpost/ironpost.toml").exists() else None)
-        try:
-            return load_config(p)
-        except ConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2)
+from ironpost.cli.common import ConfigOption, load_cli_config
 
 app = typer.Typer(help="Network module: kernel (XDP) blocklist and packet counters.", no_args_is_help=True)
 
@@ -79,6 +65,26 @@ def _via_daemon(cfg, op: str, args: dict[str, Any]) -> dict | None:
     return resp
 
 
+def _record(cfg, ev: ActionEvent) -> None:
+    """Write a direct (no daemon) block/unblock to the store, as the daemon would have."""
+    from ironpost.storage import open_store
+
+    try:
+        store = open_store(cfg)
+        try:
+            store.migrate()
+            store.write_actions([ev])
+        finally:
+            store.close()
+    except StorageError as exc:
+        typer.echo(f"warning: action not recorded: {exc}", err=True)
+
+
+def _direct_action(action: str, net: str, **details) -> ActionEvent:
+    return ActionEvent(action=action, target=net, source_module="ebpf", dry_run=False, result="ok",
+                       details={"reason": "manual", "via": "cli", **details})
+
+
 def _check_target(target: str) -> str:
     from ironpost.ebpf.maps import parse_target
 
@@ -104,7 +110,8 @@ def block(
     config: Optional[Path] = ConfigOption,
     direct: bool = DirectOption,
 ) -> None:
-    """Drop all packets from an address or network in the kernel (XDP).
+    """Drop all packets from an address or network in the kernel (XDP). The block is recorded as an
+    action in the store (by the daemon, or by this command when it edits the pinned maps directly).
 
     Example: ironpost cli net block 203.0.113.7 --ttl 1h
     Example: ironpost cli net block 2001:db8::/32
@@ -123,13 +130,19 @@ def block(
 
     try:
         bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
-        try:
-            bl.add(net, ttl_secs)
-            entry = bl.get(net)
-        finally:
-            bl.close()
     except EbpfError as exc:
         _fail(str(exc))
+    ev = _direct_action("block", net, ttl_secs=ttl_secs)
+    try:
+        bl.add(net, ttl_secs)
+        entry = bl.get(net)
+    except EbpfError as exc:
+        ev.result, ev.error = "failed", str(exc)
+    finally:
+        bl.close()
+    _record(cfg, ev)
+    if ev.result == "failed":
+        _fail(ev.error)
     typer.echo(f"blocked {net} (expires {_fmt_expiry(entry.expires_at)}) in the pinned maps")
 
 
@@ -155,12 +168,20 @@ def unblock(
 
         try:
             bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
-            try:
-                removed = bl.remove(net)
-            finally:
-                bl.close()
         except EbpfError as exc:
             _fail(str(exc))
+        ev = _direct_action("unblock", net)
+        try:
+            removed = bl.remove(net)
+            if not removed:
+                ev.result, ev.error = "skipped", "not in the blocklist"
+        except EbpfError as exc:
+            ev.result, ev.error = "failed", str(exc)
+        finally:
+            bl.close()
+        _record(cfg, ev)
+        if ev.result == "failed":
+            _fail(ev.error)
     if not removed:
         _fail(f"{net} is not in the blocklist")
     typer.echo(f"unblocked {net}")

@@ -41,6 +41,7 @@ STAT_NAMES.update({
 STATS_SLOTS = 20
 
 CONFIG_SAMPLE_RATE = 0
+CONFIG_SCAN_REFRESH_MS = 1  # UDP (source, port) pairs resent under sampling after this long
 CONFIG_SLOTS = 4
 
 # LPM trie keys: u32 prefixlen + address bytes; values: struct block_val {u64 hits; u64 expires_ns}.

@@ -77,7 +77,7 @@ def xdp_state(interface: str) -> dict | None:
 
 class XdpLoader:
     def __init__(self, interface: str, mode: str = "skb", pin_dir: str = layout.DEFAULT_PIN_DIR,
-                 ringbuf_pages: int = 2048, sample_rate: int = 1):
+                 ringbuf_pages: int = 2048, sample_rate: int = 1, scan_refresh_ms: int = 1000):
         if mode not in XDP_FLAGS:
             raise EbpfError(f"xdp_mode {mode!r}: expected one of {', '.join(XDP_FLAGS)}")
         if ringbuf_pages <= 0 or ringbuf_pages & (ringbuf_pages - 1):
@@ -87,6 +87,7 @@ class XdpLoader:
         self.pin_dir = pin_dir
         self.ringbuf_pages = ringbuf_pages
         self.sample_rate = sample_rate
+        self.scan_refresh_ms = scan_refresh_ms
         self._bpf = None
         self._fn = None
         self.attached = False
@@ -121,6 +122,7 @@ class XdpLoader:
         self.stats = Stats(RawMap(b[b"stats"].map_fd, 4, 8 * ncpu))
         self._config = RawMap(b[b"config"].map_fd, 4, 4)
         self.set_sample_rate(self.sample_rate)
+        self.set_scan_refresh(self.scan_refresh_ms)
 
     @property
     def compiled(self) -> bool:
@@ -139,6 +141,13 @@ class XdpLoader:
         self._need_compiled()
         self.sample_rate = max(1, int(rate))
         self._config.update(layout.CONFIG_SAMPLE_RATE.to_bytes(4, "little"), self.sample_rate.to_bytes(4, "little"))
+
+    def set_scan_refresh(self, ms: int) -> None:
+        """Under sampling, a UDP (source, destination port) pair is always sent when new and
+        again after `ms` (bpf/ironpost_xdp.c port_first_seen)."""
+        self._need_compiled()
+        self.scan_refresh_ms = max(1, min(int(ms), 2**32 - 1))
+        self._config.update(layout.CONFIG_SCAN_REFRESH_MS.to_bytes(4, "little"), self.scan_refresh_ms.to_bytes(4, "little"))
 
     # -- attach / detach -----------------------------------------------------------
     def attach(self) -> None:

@@ -4,6 +4,14 @@ run(): check the host (root/caps, bcc, kernel headers) -> compile once -> load t
 blocklist -> attach (replacing a stale Ironpost program) -> drain the ring buffer when the
 kernel signals it (epoll on the map fd) -> detectors -> alerts; alerts from any module ->
 bans. Whatever happens, the program is detached on the way out.
+
+What the detectors are guaranteed to see, whatever `sample_rate` and `packet_events_per_sec`:
+every passed bare SYN and completed handshake (SYN flood, port scan), every drop, and the
+first UDP packet from a source to each destination port, resent after scan_refresh_ms (port
+scan; bpf/ironpost_xdp.c port_first_seen). Sampling only thins repeats of a known UDP
+(source, port) pair and other traffic; packet_events_per_sec only limits PacketEvents, as
+detectors read every drained record. Not guaranteed: records lost when the ring buffer is
+full (counted, ebpf_kernel_ringbuf_full_total) and UDP fragments without ports.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.core.module import ModuleContext, ModuleUnavailable
 from ironpost.ebpf import layout
 from ironpost.ebpf.bans import BanManager
-from ironpost.ebpf.detectors import PortScanDetector, SynFloodDetector
+from ironpost.ebpf.detectors import BUCKETS, PortScanDetector, SynFloodDetector, slot_ns_for
 from ironpost.ebpf.maps import parse_target
 
 log = logging.getLogger("ironpost.ebpf")
@@ -70,6 +78,7 @@ class EbpfModule:
     def __init__(self, config: Config, loader=None):
         # `loader`: an already compiled XdpLoader (tests share one compile); it is detached,
         # not closed, at the end.
+        self._wall_offset = time.time() - time.monotonic()  # packet ts_ns is CLOCK_MONOTONIC
         self._apply(config)
         self._given_loader = loader
         self.loader = loader
@@ -78,20 +87,26 @@ class EbpfModule:
         self.counters = {
             "records": 0, "records_bad": 0, "batches": 0, "packet_events": 0,
             "packet_events_dropped": 0, "packet_events_sampled_out": 0, "alerts": 0,
+            "evidence_packets": 0,
         }
         self.alerts_by_rule: dict[str, int] = {}
         self.latency_last = 0.0
         self.latency_max = 0.0
         self._tokens = 0.0
         self._tokens_at = time.monotonic()
-        self._wall_offset = time.time() - time.monotonic()
         self.running = asyncio.Event()
 
     def _apply(self, config: Config) -> None:
         self.config = config
         c = self.cfg = config.section("ebpf")
-        self.syn = SynFloodDetector(c.syn_flood_threshold, c.syn_flood_window_secs)
-        self.scan = PortScanDetector(c.port_scan_threshold, c.port_scan_window_secs)
+        self.slot_ns = slot_ns_for(c.syn_flood_window_secs, c.port_scan_window_secs)
+        self.syn = SynFloodDetector(c.syn_flood_threshold, c.syn_flood_window_secs, self.slot_ns,
+                                    c.detector_max_keys, self._wall_offset)
+        self.scan = PortScanDetector(c.port_scan_threshold, c.port_scan_window_secs, self.slot_ns,
+                                     c.detector_max_keys, self._wall_offset)
+        # Under sampling the kernel resends a UDP (source, port) pair after this long, so a
+        # port that stays in use stays inside the port-scan window.
+        self.scan_refresh_ms = max(1, min(1000, int(c.port_scan_window_secs * 1000 / BUCKETS)))
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, ctx: ModuleContext) -> None:
@@ -119,6 +134,7 @@ class EbpfModule:
         tasks: list[asyncio.Task] = []
         try:
             loader.set_sample_rate(c.sample_rate)
+            loader.set_scan_refresh(self.scan_refresh_ms)
             if c.blocklist:
                 loader.blocklist.add_many(c.blocklist)
             self.bans = BanManager(loader.blocklist, ctx.bus, auto_block=c.auto_block,
@@ -161,6 +177,7 @@ class EbpfModule:
         c = self.cfg
         if self.loader is not None and self.loader.compiled:
             self.loader.set_sample_rate(c.sample_rate)
+            self.loader.set_scan_refresh(self.scan_refresh_ms)
         if self.bans is not None:
             self.bans.configure(auto_block=c.auto_block, ttl_secs=c.ban_ttl_secs, exempt=c.ban_exempt)
         restart = [k for k in ("interface", "xdp_mode", "pin_dir", "ringbuf_pages") if getattr(old, k) != getattr(c, k)]
@@ -189,41 +206,58 @@ class EbpfModule:
         self._tokens_at = now
         return int(self._tokens)
 
+    def _packet_event(self, rec: tuple) -> PacketEvent:
+        fam, sa, da, sport, dport, proto, flags, length, action, ts, vlan, rflags = rec
+        return PacketEvent(
+            src_ip=_ntop(fam, sa), dst_ip=_ntop(fam, da), src_port=sport, dst_port=dport,
+            protocol=layout.PROTO_NAMES.get(proto, str(proto)), tcp_flags=flags, length=length,
+            action="drop" if action == layout.XDP_DROP else "pass", timestamp=self._wall_offset + ts / 1e9,
+        )
+
     async def _process(self, ctx: ModuleContext, n: int) -> None:
-        from ironpost.ebpf.ringbuf import decode
+        from ironpost.ebpf.ringbuf import decode, record_at
 
         budget = self._pick_budget()
-        counts, syn, scan, picked = decode(self.reader.buf, n, budget)
+        buf = self.reader.buf
+        counts, syn, scan, picked = decode(buf, n, budget, self.slot_ns)
         self._tokens -= len(picked)
         cnt = self.counters
         cnt["batches"] += 1
         cnt["records"] += counts[0]
         cnt["records_bad"] += counts[1]
         cnt["packet_events_sampled_out"] += counts[0] - len(picked)
-        now = time.time()
+        evidence: list[PacketEvent] = []
+
+        def packet_at(i: int) -> PacketEvent:
+            # The record that triggered an alert becomes a PacketEvent whatever the budget,
+            # so the alert's trace_id names a packet that was really published.
+            ev = self._packet_event(record_at(buf, i))
+            evidence.append(ev)
+            return ev
+
         alerts: list[AlertEvent] = []
         if syn:
-            alerts += self.syn.feed(syn, now)
+            alerts += self.syn.feed(syn, packet_at)
         if scan:
-            alerts += self.scan.feed(scan, now)
+            alerts += self.scan.feed(scan, packet_at)
+        bus = ctx.bus
+        for ev in evidence:
+            cnt["evidence_packets"] += 1
+            if not bus.publish_nowait("packets", ev):
+                cnt["packet_events_dropped"] += 1
         for a in alerts:
             cnt["alerts"] += 1
             self.alerts_by_rule[a.rule_id] = self.alerts_by_rule.get(a.rule_id, 0) + 1
-            log.warning(a.title, extra={"rule_id": a.rule_id, "src_ip": a.src_ip, "count": a.count})
-            await ctx.bus.publish("alerts", a)
+            log.warning(a.title, extra={"rule_id": a.rule_id, "src_ip": a.src_ip, "count": a.count,
+                                        "trace_id": a.trace_id})
+            await bus.publish("alerts", a)
         if picked:
             mono = time.monotonic_ns()
             worst = 0
-            bus = ctx.bus
-            off = self._wall_offset
-            for fam, sa, da, sport, dport, proto, flags, length, action, ts, vlan, rflags in picked:
-                ev = PacketEvent(
-                    src_ip=_ntop(fam, sa), dst_ip=_ntop(fam, da), src_port=sport, dst_port=dport,
-                    protocol=layout.PROTO_NAMES.get(proto, str(proto)), tcp_flags=flags, length=length,
-                    action="drop" if action == layout.XDP_DROP else "pass", timestamp=off + ts / 1e9,
-                )
-                worst = max(worst, mono - ts)
-                if not bus.publish_nowait("packets", ev):
+            make = self._packet_event
+            for rec in picked:
+                worst = max(worst, mono - rec[9])
+                if not bus.publish_nowait("packets", make(rec)):
                     cnt["packet_events_dropped"] += 1
             cnt["packet_events"] += len(picked)
             self.latency_last = worst / 1e9
@@ -246,8 +280,11 @@ class EbpfModule:
             out[f'ebpf_alerts_by_rule_total{{rule="{rule}"}}'] = n
         out["ebpf_event_latency_seconds"] = self.latency_last
         out["ebpf_event_latency_max_seconds"] = self.latency_max
-        out["ebpf_syn_detector_overflow_total"] = self.syn.overflow
-        out["ebpf_scan_detector_overflow_total"] = self.scan.overflow
+        out["ebpf_syn_detector_evicted_total"] = self.syn.evicted
+        out["ebpf_scan_detector_evicted_total"] = self.scan.evicted
+        out["ebpf_syn_detector_late_records_total"] = self.syn.late
+        out["ebpf_syn_detector_tracked"] = len(self.syn.keys)
+        out["ebpf_scan_detector_tracked"] = len(self.scan.keys)
         if self.bans is not None:
             out["ebpf_bans_active"] = self.bans.active
             for k, v in self.bans.counts.items():

@@ -49,8 +49,10 @@ def _key(addr: bytes, family: int) -> int:
     return int.from_bytes(addr, "big") | V6_FLAG
 
 
-def decode(buf, n: int, pick_limit: int):
+def decode(buf, n: int, pick_limit: int, slot_ns: int = 1_000_000_000):
     """See ext/pktdecode.pyx: (counts, syn, scan, picked)."""
+    if slot_ns <= 0:
+        raise ValueError("slot_ns must be > 0")
     n = min(n, len(buf) // REC_SIZE)
     records = bad = tcp = udp = icmp = other = syns = hs = drops = 0
     syn: dict = {}
@@ -75,21 +77,37 @@ def decode(buf, n: int, pick_limit: int):
             drops += 1
         is_syn = proto == 6 and action == 2 and (flags & 0x12) == 0x02
         is_done = proto == 6 and action == 2 and bool(rflags & 1)
+        slot = ts // slot_ns
         sk = None
         if is_syn or is_done:
             sk = _key(sa, family)
-            cell = syn.setdefault((_key(da, family), sk), [0, 0])
+            cell = syn.setdefault((_key(da, family), sk, slot), [0, 0, -1])
             if is_syn:
                 syns += 1
                 cell[0] += 1
+                if cell[2] == -1:
+                    cell[2] = i
             else:
                 hs += 1
                 cell[1] += 1
         if action == 2 and (is_syn or proto == 17):
             if sk is None:
                 sk = _key(sa, family)
-            scan.setdefault(sk, set()).add(dport)
+            ports = scan.setdefault(sk, {})
+            cell = ports.get(dport)
+            if cell is None:
+                ports[dport] = [slot, i]
+            elif cell[0] < slot:
+                cell[0] = slot
+                cell[1] = i
         if len(picked) < pick_limit:
             alen = 4 if family == 4 else 16
             picked.append((family, sa[:alen], da[:alen], sport, dport, proto, flags, length, action, ts, vlan, rflags))
     return (records, bad, tcp, udp, icmp, other, syns, hs, drops), syn, scan, picked
+
+
+def record_at(buf, i: int) -> tuple:
+    """Record i of a drained batch in decode's `picked` form (a detector's evidence packet)."""
+    ts, sa, da, sport, dport, length, proto, flags, action, family, vlan, rflags = _REC.unpack_from(buf, i * REC_SIZE)
+    alen = 4 if family == 4 else 16
+    return (family, sa[:alen], da[:alen], sport, dport, proto, flags, length, action, ts, vlan, rflags)

@@ -18,6 +18,7 @@ from ironpost.ebpf.layout import REC_SIZE
 _impl = select("pktdecode", "ironpost.ebpf.pktdecode_py")
 drain = _impl.drain
 decode = _impl.decode
+from ironpost.ebpf.pktdecode_py import record_at  # noqa: E402  (rare: a detector's evidence packet)
 
 BPF_MAP_TYPE_RINGBUF = 27
 
@@ -66,3 +67,6 @@ class RingReader:
     def close(self) -> None:
         self._cons.close()
         self._ring.close()
+
+
+__all__ = ["RingReader", "decode", "drain", "record_at"]

@@ -4,6 +4,7 @@
   nsclient.py tcp  DST PORT N            N full TCP handshakes (connect + close)
   nsclient.py syn  SRC DST PORT N        N bare SYNs from a raw socket (handshakes never complete)
   nsclient.py scan DST PORT0 N           connect() to N consecutive ports (closed: RST)
+  nsclient.py udpscan DST PORT0 N R     R datagrams to each of N consecutive ports
   nsclient.py icmp DST N                 N echo requests
   nsclient.py frame IFACE HEX N          N copies of a raw Ethernet frame (AF_PACKET)
   nsclient.py flood IFACE HEX N SECS     same, as fast as possible, stopping at N frames or SECS
@@ -83,6 +84,14 @@ def scan(dst, port0, n):
     return {"refused": refused}
 
 
+def udpscan(dst, port0, n, repeat):
+    s = socket.socket(fam(dst), socket.SOCK_DGRAM)
+    for p in range(port0, port0 + n):
+        for _ in range(repeat):
+            s.sendto(b"ironpost-scan", (dst, p))
+    return {"sent": n * repeat}
+
+
 def icmp(dst, n):
     f = fam(dst)
     proto = socket.IPPROTO_ICMP if f == socket.AF_INET else socket.IPPROTO_ICMPV6
@@ -144,6 +153,8 @@ def main(argv):
         r = syn(args[0], args[1], int(args[2]), int(args[3]))
     elif mode == "scan":
         r = scan(args[0], int(args[1]), int(args[2]))
+    elif mode == "udpscan":
+        r = udpscan(args[0], int(args[1]), int(args[2]), int(args[3]))
     elif mode == "icmp":
         r = icmp(args[0], int(args[1]))
     elif mode == "frame":

@@ -55,6 +55,35 @@ def test_block_list_unblock_on_pinned_maps(env, attached, veth, tcp_server):
     assert r.exit_code == 1 and "not in the blocklist" in r.output
 
 
+def stored_actions():
+    from ironpost.core.config import load_config
+    from ironpost.storage import open_store
+
+    store = open_store(load_config(None))
+    try:
+        store.migrate()
+        return store.query_actions(limit=100)
+    finally:
+        store.close()
+
+
+def test_direct_block_and_unblock_are_recorded_as_actions(env, tmp_path):
+    run = CliRunner().invoke
+    assert stored_actions() == []
+    r = run(app, ["block", "10.200.251.0/24", "--ttl", "90s", "--direct"])
+    assert r.exit_code == 0, r.output
+    assert run(app, ["unblock", "10.200.251.0/24"]).exit_code == 0  # no daemon socket: direct too
+    assert run(app, ["unblock", "10.200.251.0/24"]).exit_code == 1
+    acts = sorted(stored_actions(), key=lambda a: a["timestamp"])
+    assert [(a["action"], a["target"], a["result"]) for a in acts] == [
+        ("block", "10.200.251.0/24", "ok"), ("unblock", "10.200.251.0/24", "ok"),
+        ("unblock", "10.200.251.0/24", "skipped")]
+    blk = acts[0]
+    assert blk["source_module"] == "ebpf" and blk["dry_run"] in (False, 0)
+    assert blk["details"]["ttl_secs"] == 90 and blk["details"]["via"] == "cli"
+    assert (tmp_path / "ironpost.db").exists()
+
+
 def test_usage_errors_exit_2(env):
     r = CliRunner().invoke(app, ["block", "10.0.0.300"])
     assert r.exit_code == 2 and "not an IP address or CIDR" in r.output

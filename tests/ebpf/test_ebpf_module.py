@@ -69,6 +69,10 @@ def test_detects_syn_flood_and_port_scan_and_publishes_packets(loader, veth, tmp
             assert flood.source_module == "ebpf" and flood.src_ip == veth.ns_ip
             assert flood.group == {"dst_ip": veth.host_ip} and flood.count >= 150
             assert flood.details["completed"] == 0
+            # the alert is tied to a packet that triggered it, published on "packets"
+            ev = await next_matching(r.packets, lambda p: p.id == flood.details["packet_id"])
+            assert ev.trace_id == flood.trace_id and ev.src_ip == veth.ns_ip and ev.dst_port == 8080
+            assert ev.tcp_flags == 0x02 and flood.first_seen <= ev.timestamp <= flood.last_seen + 1
 
             await client(veth, "scan", veth.host_ip, 21000, 60)
             scan = await next_matching(r.alerts, lambda a: a.rule_id == "ebpf.port_scan")
@@ -98,6 +102,35 @@ def test_detects_syn_flood_and_port_scan_and_publishes_packets(loader, veth, tmp
             assert m['ebpf_kernel_packets_total{proto="tcp"}'] >= 360
         # shutdown detached the program
         assert "xdp" not in veth.xdp_line()
+
+    asyncio.run(main())
+
+
+def test_sliding_windows_and_sampling_on_real_traffic(loader, veth, tmp_path):
+    """Two half-floods a second apart make one flood in a 3 s sliding window; a UDP scan is
+    seen in full although only 1 in a million other records is sampled."""
+    cfg = config(veth, syn_flood_threshold=100, syn_flood_window_secs=3, sample_rate=1_000_000,
+                 port_scan_threshold=40, port_scan_window_secs=30, packet_events_per_sec=0)
+
+    async def main():
+        async with Running(cfg, loader, tmp_path) as r:
+            await client(veth, "syn", veth.ns_ip, veth.host_ip, 8081, 60)
+            await asyncio.sleep(1.0)
+            assert r.alerts.qsize() == 0
+            await client(veth, "syn", veth.ns_ip, veth.host_ip, 8081, 60)
+            flood = await next_matching(r.alerts, lambda a: a.rule_id == "ebpf.syn_flood")
+            assert flood.count >= 100 and flood.last_seen - flood.first_seen >= 0.8
+
+            await client(veth, "udpscan", veth.host_ip, 24000, 60, 3)
+            scan = await next_matching(r.alerts, lambda a: a.rule_id == "ebpf.port_scan")
+            assert scan.src_ip == veth.ns_ip and scan.count == 40
+            # SYN port 8081 + 39 UDP ports: the 39th UDP port's packet crossed the threshold
+            assert scan.details["packet"]["protocol"] == "udp" and scan.details["packet"]["dst_port"] == 24038
+            ev = await next_matching(r.packets, lambda p: p.trace_id == scan.trace_id)
+            assert ev.id == scan.details["packet_id"]
+            m = r.module.metrics()
+            assert m["ebpf_packet_events_total"] == 0 and m["ebpf_evidence_packets_total"] == 2
+            assert m["ebpf_kernel_packets_total{proto=\"udp\"}"] >= 180 and m["ebpf_records_total"] < 200
 
     asyncio.run(main())
 

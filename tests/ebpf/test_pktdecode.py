@@ -26,7 +26,7 @@ def record(draw):
     da = draw(st.sampled_from([b"\x0a\xc8\x00\x01", b"\xfd" + b"\0" * 14 + b"\x01", b"\x00" * 16]))
     sa, da = sa[:alen].ljust(16, b"\0"), da[:alen].ljust(16, b"\0")
     return REC.pack(
-        draw(st.integers(0, 2**64 - 1)), sa, da,
+        draw(st.one_of(st.integers(0, 2**64 - 1), st.integers(10**9, 10**9 + 5000))), sa, da,
         draw(st.integers(0, 65535)), draw(st.sampled_from([22, 80, 443, 9999, 0])) + draw(st.integers(0, 3)),
         draw(st.integers(0, 2**32 - 1)), draw(st.sampled_from([6, 17, 1, 58, 47, 6, 6])),
         draw(st.sampled_from([0x02, 0x12, 0x10, 0x18, 0x04, 0x03, 0])), draw(st.sampled_from([1, 2, 2])),
@@ -35,10 +35,10 @@ def record(draw):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(record(), max_size=60), st.integers(0, 70))
-def test_decode_matches_twin(recs, pick_limit):
+@given(st.lists(record(), max_size=60), st.integers(0, 70), st.sampled_from([1, 7, 1000, 10**9, 2**64 - 1]))
+def test_decode_matches_twin(recs, pick_limit, slot_ns):
     buf = b"".join(recs)
-    assert ext.decode(buf, len(recs), pick_limit) == pktdecode_py.decode(buf, len(recs), pick_limit)
+    assert ext.decode(buf, len(recs), pick_limit, slot_ns) == pktdecode_py.decode(buf, len(recs), pick_limit, slot_ns)
 
 
 def test_decode_aggregates():
@@ -49,11 +49,23 @@ def test_decode_aggregates():
     dropped = REC.pack(3, b"\x0a\xc8\x00\x06".ljust(16, b"\0"), b"\x0a\xc8\x00\x01".ljust(16, b"\0"),
                        5, 53, 60, 17, 0, 1, 4, 7, 0)
     for impl in (ext, pktdecode_py):
-        counts, syns, scan, picked = impl.decode(syn + done + dropped, 3, 2)
+        counts, syns, scan, picked = impl.decode(syn + done + dropped, 3, 2, 2)
         assert counts == (3, 0, 2, 1, 0, 0, 1, 1, 1)
-        assert syns == {(0x0AC80001, 0x0AC80002): [1, 1]}
-        assert scan == {0x0AC80002: {80}}
+        # ts 1 and 2 fall in slots 0 and 1 of 2 ns; the SYN is record 0
+        assert syns == {(0x0AC80001, 0x0AC80002, 0): [1, 0, 0], (0x0AC80001, 0x0AC80002, 1): [0, 1, -1]}
+        assert scan == {0x0AC80002: {80: [0, 0]}}
         assert len(picked) == 2 and picked[0][:6] == (4, b"\x0a\xc8\x00\x02", b"\x0a\xc8\x00\x01", 40000, 80, 6)
+        assert pktdecode_py.record_at(syn + done + dropped, 1) == impl.decode(done, 1, 1)[3][0]
+
+
+def test_decode_scan_ports_keep_their_latest_slot():
+    def udp(ts, port):
+        return REC.pack(ts, b"\x0a\xc8\x00\x02".ljust(16, b"\0"), b"\x0a\xc8\x00\x01".ljust(16, b"\0"),
+                        5000, port, 60, 17, 0, 2, 4, 0, 0)
+    buf = udp(100, 53) + udp(150, 53) + udp(250, 53) + udp(260, 53) + udp(180, 54) + udp(120, 54)
+    for impl in (ext, pktdecode_py):
+        # slot = ts // 100; a port keeps its newest slot and the first record seen in it
+        assert impl.decode(buf, 6, 0, 100)[2] == {0x0AC80002: {53: [2, 2], 54: [1, 4]}}
 
 
 PAGE = 4096

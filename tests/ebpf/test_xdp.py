@@ -148,6 +148,30 @@ def test_sampling_keeps_syns_and_drops(attached, reader, veth, tcp_server):
     assert len(udp) < 10 and len(syns) == 3
 
 
+def test_sampling_never_hides_a_new_udp_port(attached, reader, veth):
+    """What is guaranteed under any sample_rate: the first UDP packet from a source to each
+    destination port reaches userspace (port-scan input), and again after scan_refresh_ms."""
+    attached.set_sample_rate(1_000_000)
+    attached.set_scan_refresh(60_000)  # long: the repeats below must all be sampled out
+    try:
+        veth.client("udpscan", veth.host_ip, 23000, 80, 5)   # 80 ports x 5 datagrams
+        veth.client("udpscan", veth.host_ip6, 23000, 20, 5)  # same ports over IPv6: another source
+        recs = [r for r in records(reader) if r[5] == layout.IPPROTO_UDP and 23000 <= r[4] < 23080]
+        v4 = sorted(r[4] for r in from_ns(recs, veth))
+        v6 = sorted(r[4] for r in from_ns(recs, veth, v6=True))
+        assert v4 == list(range(23000, 23080)) and v6 == list(range(23000, 23020))
+        # after the refresh interval each pair is sent once more, no more
+        attached.set_scan_refresh(1)
+        time.sleep(0.01)
+        veth.client("udpscan", veth.host_ip, 23000, 3, 1)
+        attached.set_scan_refresh(60_000)
+        veth.client("udpscan", veth.host_ip, 23000, 3, 4)
+        again = [r[4] for r in from_ns(records(reader), veth) if r[5] == layout.IPPROTO_UDP]
+        assert sorted(again) == [23000, 23001, 23002]
+    finally:
+        attached.set_scan_refresh(1000)
+
+
 def test_bad_target_is_a_clear_error(loader):
     with pytest.raises(EbpfError, match="not an IP address or CIDR"):
         loader.blocklist.add("10.200.300.1")

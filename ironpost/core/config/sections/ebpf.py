@@ -12,17 +12,21 @@ EBPF = Section(
         "interface": Field("str", "eth0", "interface to attach to"),
         "xdp_mode": Field("choice", "skb", "skb (generic), native (driver) or hw (offload)", choices=("skb", "native", "hw")),
         "blocklist": Field("cidr_list", [], "IPs and CIDRs dropped in the kernel from start"),
-        "sample_rate": Field("int", 1, "send 1 in N packet records to userspace (SYNs and drops always)", min=1, max=1_000_000),
+        "sample_rate": Field("int", 1, "send 1 in N packet records to userspace (always sent: SYNs, completed handshakes, drops, and the first UDP packet of each source/port pair)", min=1, max=1_000_000),
         "packet_events_per_sec": Field(
             "int", 2000, "at most this many PacketEvents per second on the bus topic \"packets\" "
-            "(detectors still see every record); 0 publishes none", min=0, max=10_000_000),
+            "(detectors still see every record); 0 publishes none but the packet that triggered each alert, "
+            "which is always published", min=0, max=10_000_000),
         "auto_block": Field("bool", False, "ban the source IP of any alert in the kernel"),
         "ban_ttl_secs": Field("int", 3600, "how long an automatic ban lasts", min=1),
         "ban_exempt": Field("cidr_list", ["127.0.0.0/8", "::1/128"], "sources auto_block never bans (your own networks)"),
         "syn_flood_threshold": Field("int", 1000, "SYNs to one destination without completion, per window", min=1),
-        "syn_flood_window_secs": Field("float", 10.0, "SYN flood window", min=0.1),
+        "syn_flood_window_secs": Field("float", 10.0, "SYN flood window, sliding over packet time", min=0.1),
         "port_scan_threshold": Field("int", 50, "distinct destination ports per source, per window", min=1),
-        "port_scan_window_secs": Field("float", 60.0, "port scan window", min=0.1),
+        "port_scan_window_secs": Field("float", 60.0, "port scan window, sliding over packet time", min=0.1),
+        "detector_max_keys": Field("int", 16384, "most destinations (SYN flood) and sources (port scan) each detector "
+                                   "tracks at once; beyond it the least recently active is evicted and counted",
+                                   min=16, max=1_000_000),
         "pin_dir": Field("path", "/sys/fs/bpf/ironpost", "bpffs dir where the blocklist and counters are pinned "
                          "(the CLI edits them there when no daemon runs)"),
         "ringbuf_pages": Field("int", 2048, "ring buffer size in 4 KiB pages (power of two; 2048 = 8 MiB, ~131k records)",
