@@ -4,7 +4,8 @@
 parse(buf, year, ref_month=0, max_line=65536, json_max_depth=32) -> Parsed
 Every line of the batch is parsed in C into offsets (RFC 5424, RFC 3164 with or without PRI,
 file-format syslog, raw). JSON lines go through orjson. Python objects are only built when a
-caller asks for a record.
+caller asks for a record; the built-in field extraction (src_ip, user, rhost, port) waits
+for that too.
 """
 
 from lp_parse cimport *
@@ -32,6 +33,7 @@ cdef class Parsed:
             raise IndexError(i)
         if self.recs[i].fmt == FMT_JSON:
             return dict(self.json[i])
+        extract_fields(self.buf, &self.recs[i])  # deferred by parse(); runs once per line
         return make_record(self.buf, &self.recs[i])
 
     def records(self):
@@ -46,7 +48,7 @@ def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int j
     cdef int fmt
     cdef Py_ssize_t counts[4]
     with nogil:
-        cnt = split_lines(b, n, max_line, year, ref_month, &recs, &cut)
+        cnt = split_lines(b, n, max_line, year, ref_month, &recs, &cut, False)
     if cnt < 0:
         raise MemoryError()
     p.recs = recs
