@@ -190,18 +190,43 @@ cdef void extract_into(dict d):
         d["port"] = r.port
 
 
-cdef tuple json_record(bytes line, int max_depth):
-    """(record, error): error 0 ok, 1 not a JSON object, 2 nested deeper than max_depth."""
+cdef bint depth_ok(dict obj, int depth, int max_depth):
+    """flatten()'s depth rule without building anything: only objects inside objects nest."""
+    if depth > max_depth:
+        return False
+    for v in obj.values():
+        if type(v) is dict and not depth_ok(<dict>v, depth + 1, max_depth):
+            return False
+    return True
+
+
+cdef object _loads = orjson.loads  # looked up once: this runs per JSON line
+cdef object _JSONDecodeError = orjson.JSONDecodeError
+
+
+cdef object json_load(bytes line, int max_depth, int* err):
+    """The decoded object, or None with err 1 (not a JSON object) or 2 (nested deeper than
+    max_depth). parse() stops here; json_fields() builds the record when a caller asks for it."""
+    try:
+        obj = _loads(line)
+    except _JSONDecodeError:
+        err[0] = 1
+        return None
+    if type(obj) is not dict:
+        err[0] = 1
+        return None
+    if not depth_ok(<dict>obj, 1, max_depth):
+        err[0] = 2
+        return None
+    err[0] = 0
+    return obj
+
+
+cdef dict json_fields(dict obj, bytes line, int max_depth):
+    """The record of a JSON line that json_load accepted."""
     cdef dict out = {}
     cdef object k, v, ts, sev
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None, 1
-    if type(obj) is not dict:
-        return None, 1
-    if flatten(<dict>obj, "", out, 1, max_depth) < 0:
-        return None, 2
+    flatten(obj, "", out, 1, max_depth)
     for k in _TS_KEYS:
         if k in out:
             ts = json_ts(out[k])
@@ -241,17 +266,33 @@ cdef tuple json_record(bytes line, int max_depth):
     extract_into(out)
     out["format"] = "json"
     out["raw"] = line.decode("utf-8", "replace")
-    return out, 0
+    return out
 
 
-cdef object resolve_json(bytes buf, LineRec* r, int max_depth, dict stats):
-    """Parse a flagged JSON line; on failure the line becomes raw text (counted)."""
+cdef tuple json_record(bytes line, int max_depth):
+    """(record, error) as json_load reports it."""
+    cdef int err = 0
+    obj = json_load(line, max_depth, &err)
+    if err:
+        return None, err
+    return json_fields(<dict>obj, line, max_depth), 0
+
+
+cdef bint json_flag_error(bytes buf, LineRec* r, int err, dict stats):
+    """A flagged JSON line that is not valid JSON becomes raw text (counted)."""
     cdef Py_ssize_t s = r.off[F_RAW], e = s + r.len[F_RAW]
-    rec, err = json_record(buf[s:e], max_depth)
-    if err == 0:
-        return rec
     stats["json_errors" if err == 1 else "json_depth_errors"] += 1
     r.fmt = FMT_RAW
     set_field(r, F_MESSAGE, s, e)
     extract_fields(buf, r)
+    return True
+
+
+cdef object resolve_json(bytes buf, LineRec* r, int max_depth, dict stats):
+    """Parse a flagged JSON line into its record; on failure the line becomes raw text (counted)."""
+    cdef Py_ssize_t s = r.off[F_RAW], e = s + r.len[F_RAW]
+    rec, err = json_record(buf[s:e], max_depth)
+    if err == 0:
+        return rec
+    json_flag_error(buf, r, err, stats)
     return None
