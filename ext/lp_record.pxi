@@ -21,6 +21,10 @@ cdef tuple _MSG_KEYS = ("message", "msg")
 cdef tuple _SEV_KEYS = ("severity", "level", "log.level")
 cdef tuple _PROC_KEYS = ("process", "program", "app", "appname", "process.name")
 cdef tuple _PID_KEYS = ("pid", "process.pid")
+# key -> standard field (0 timestamp, 1 host, 2 message, 3 severity, 4 process, 5 pid) * 8 + priority
+cdef dict _JSON_ROLE = {k: c * 8 + rank
+                        for c, keys in enumerate((_TS_KEYS, _HOST_KEYS, _MSG_KEYS, _SEV_KEYS, _PROC_KEYS, _PID_KEYS))
+                        for rank, k in enumerate(keys)}
 
 
 cdef list parse_sd(bytes sd):
@@ -174,7 +178,7 @@ cdef void extract_into(dict d):
     cdef LineRec r
     cdef bytes m
     cdef const char* b
-    cdef int f
+    cdef int f, k
     msg = d.get("message")
     if type(msg) is not str:
         return
@@ -183,8 +187,13 @@ cdef void extract_into(dict d):
     reset(&r, 0, len(m))
     set_field(&r, F_MESSAGE, 0, len(m))
     extract_fields(b, &r)
-    for f in (F_SRC_IP, F_USER, F_RHOST):
-        if r.len[f] >= 0 and FIELD_NAMES[f] not in d:
+    cdef int fs[3]
+    fs[0] = F_SRC_IP
+    fs[1] = F_USER
+    fs[2] = F_RHOST
+    for k in range(3):
+        f = fs[k]
+        if r.len[f] >= 0 and _FIELD_NAMES[f] not in d:
             d[_FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
     if r.port >= 0 and "port" not in d:
         d["port"] = r.port
@@ -225,44 +234,65 @@ cdef object json_load(bytes line, int max_depth, int* err):
 cdef dict json_fields(dict obj, bytes line, int max_depth):
     """The record of a JSON line that json_load accepted."""
     cdef dict out = {}
-    cdef object k, v, ts, sev
+    cdef object k, v, role, t
+    cdef object tsv = None, hostv = None, msgv = None, sevv = None, procv = None, pidv = None
+    cdef int best[6]
+    cdef int c, rank, r
     flatten(obj, "", out, 1, max_depth)
-    for k in _TS_KEYS:
-        if k in out:
-            ts = json_ts(out[k])
-            if ts is not None:
-                out["timestamp"] = ts
-                break
-    for k in _HOST_KEYS:
-        v = out.get(k)
-        if type(v) is str:
-            out["host"] = v
-            break
-    for k in _MSG_KEYS:
-        v = out.get(k)
-        if type(v) is str:
-            out["message"] = v
-            break
-    for k in _SEV_KEYS:
-        v = out.get(k)
-        if type(v) is int and 0 <= v <= 7:
-            out["severity"] = v
-            break
-        if type(v) is str:
-            sev = _SEV_NAMES.get((<str>v).lower())
-            if sev is not None:
-                out["severity"] = sev
-                break
-    for k in _PROC_KEYS:
-        v = out.get(k)
-        if type(v) is str:
-            out["process"] = v
-            break
-    for k in _PID_KEYS:
-        v = out.get(k)
-        if type(v) is int:
-            out["pid"] = v
-            break
+    for c in range(6):
+        best[c] = 99
+    # one pass over the line's keys instead of ~19 lookups: per standard field, the
+    # highest-priority key whose value qualifies (what the twin's ordered searches pick)
+    for k, v in out.items():
+        role = _JSON_ROLE.get(k)
+        if role is None:
+            continue
+        r = <int>role
+        c = r >> 3
+        rank = r & 7
+        if rank >= best[c]:
+            continue
+        if c == 0:
+            t = json_ts(v)
+            if t is None:
+                continue
+            tsv = t
+        elif c == 3:
+            if type(v) is int and 0 <= v <= 7:
+                sevv = v
+            elif type(v) is str:
+                t = _SEV_NAMES.get((<str>v).lower())
+                if t is None:
+                    continue
+                sevv = t
+            else:
+                continue
+        elif c == 5:
+            if type(v) is not int:
+                continue
+            pidv = v
+        else:
+            if type(v) is not str:
+                continue
+            if c == 1:
+                hostv = v
+            elif c == 2:
+                msgv = v
+            else:
+                procv = v
+        best[c] = rank
+    if best[0] != 99:
+        out["timestamp"] = tsv
+    if best[1] != 99:
+        out["host"] = hostv
+    if best[2] != 99:
+        out["message"] = msgv
+    if best[3] != 99:
+        out["severity"] = sevv
+    if best[4] != 99:
+        out["process"] = procv
+    if best[5] != 99:
+        out["pid"] = pidv
     extract_into(out)
     out["format"] = "json"
     out["raw"] = line.decode("utf-8", "replace")
