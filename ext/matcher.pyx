@@ -561,17 +561,19 @@ cdef class Matcher:
             i = 0
             while i < nhits:
                 k = i
-                rules = []
+                rules = None  # most lines only feed C thresholds: no list for them
                 while k < nhits and hits[k].line == hits[i].line:
                     if self.any_agg and self.agg_on[hits[k].rule]:
                         if njson:
                             pending.append((hits[k].line, hits[k].rule, hits[k].cand))
                         else:
                             self._agg_rec(b, &cands[hits[k].cand], hits[k].rule, now, want)
+                    elif rules is None:
+                        rules = [hits[k].rule]
                     else:
                         rules.append(hits[k].rule)
                     k += 1
-                if rules:
+                if rules is not None:
                     out.append((hits[i].line, make_record(b, &cands[hits[i].cand], want), tuple(sorted(rules))))
                 i = k
             if njson:

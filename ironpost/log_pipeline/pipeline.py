@@ -22,6 +22,7 @@ from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS, Rule
 MatchHook = Callable[[Rule, dict, str], None]
 # what an alert carries from the line, besides the fields its rule looks at
 ALERT_FIELDS = ("timestamp", "message", "host", "process", "src_ip", "user", "rhost")
+_DETAIL_FIELDS = ("message", "host", "process", "user", "rhost", "dst_port", "dst_ip")
 
 
 def needed_fields(rules: list[Rule], py_conditions: list) -> list[str] | None:
@@ -166,9 +167,10 @@ class Pipeline:
         self.alerts[rule.id] += 1
         src = group.get("src_ip") or rec.get("src_ip")
         details = {"source": source}
-        for k in ("message", "host", "process", "user", "rhost", "dst_port", "dst_ip"):
-            if rec.get(k) is not None:
-                details[k] = rec[k]
+        for k in _DETAIL_FIELDS:
+            v = rec.get(k)
+            if v is not None:
+                details[k] = v
         return AlertEvent(
             rule_id=rule.id,
             title=rule.title,
