@@ -54,6 +54,9 @@ ctypedef struct ScanCtx:
     int* rule_gen
     int* rule_cnt
     int* fired
+    int* msg_need   # per rule: its patterns on the message
+    char* has_other # per rule: it also has patterns on other fields
+    int alive2      # rules with other-field patterns whose message patterns all matched
     int nfired
     int field
     int gen
@@ -70,6 +73,8 @@ cdef int on_match(unsigned int id, unsigned long long frm, unsigned long long to
         c.rule_gen[r] = c.gen
         c.rule_cnt[r] = 0
     c.rule_cnt[r] += 1
+    if c.field == F_MESSAGE and c.has_other[r] and c.rule_cnt[r] == c.msg_need[r]:
+        c.alive2 += 1
     if c.rule_cnt[r] == c.need[r]:
         c.fired[c.nfired] = r
         c.nfired += 1
@@ -127,6 +132,10 @@ cdef class Matcher:
     cdef int* rule_cnt
     cdef int* fired
     cdef int* always
+    cdef int* msg_need
+    cdef char* has_other
+    cdef bint always2       # a rule has patterns on other fields and none on the message
+    cdef bint scan_msg      # some pattern targets the message
     cdef int scan_fields[9]
     cdef readonly tuple patterns
     # thresholds kept in C for rules that need nothing else from Python (see aggregate())
@@ -175,6 +184,10 @@ cdef class Matcher:
         always = sorted(set(always))
         self.n_always = len(always)
         self.always = <int*>calloc(self.n_always + 1, sizeof(int))
+        self.msg_need = <int*>calloc(n_rules + 1, sizeof(int))
+        self.has_other = <char*>calloc(n_rules + 1, 1)
+        if self.msg_need == NULL or self.has_other == NULL:
+            raise MemoryError()
         if (self.pat_field == NULL or self.pat_rule == NULL or self.need == NULL or self.rule_gen == NULL
                 or self.rule_cnt == NULL or self.fired == NULL or self.always == NULL):
             raise MemoryError()
@@ -207,11 +220,21 @@ cdef class Matcher:
             self.pat_field[i] = field
             self.pat_rule[i] = rule
             self.need[rule] += 1
+            if field == F_MESSAGE:
+                self.msg_need[rule] += 1
+            else:
+                self.has_other[rule] = 1
             used[field] = True
         self.need_extract = used[F_SRC_IP] or used[F_USER] or used[F_RHOST]
+        self.always2 = False
+        for i in range(n_rules):
+            if self.has_other[i] and self.msg_need[i] == 0:
+                self.always2 = True
+        # the message first: the other fields are scanned only when a rule can still complete there
+        self.scan_msg = used[F_MESSAGE]
         self.n_scan = 0
         for f in range(NFIELDS):
-            if used[f]:
+            if used[f] and f != F_MESSAGE:
                 self.scan_fields[self.n_scan] = f
                 self.n_scan += 1
         if n == 0:
@@ -251,6 +274,8 @@ cdef class Matcher:
         free(self.rule_cnt)
         free(self.fired)
         free(self.always)
+        free(self.msg_need)
+        free(self.has_other)
         cdef Py_ssize_t g
         if self.groups != NULL:
             for g in range(self.ngroups):
@@ -460,8 +485,14 @@ cdef class Matcher:
     cdef void scan_rec(self, const char* b, LineRec* r, ScanCtx* ctx) noexcept nogil:
         cdef int k, f
         ctx.nfired = 0
+        ctx.alive2 = 0
         if self.db == NULL:
             return
+        if self.scan_msg and r.len[F_MESSAGE] >= 0:
+            ctx.field = F_MESSAGE
+            hs_scan(self.db, b + r.off[F_MESSAGE], <unsigned int>r.len[F_MESSAGE], 0, self.scratch, on_match, ctx)
+        if not (self.always2 or ctx.alive2):
+            return  # every rule with patterns elsewhere already missed on the message
         for k in range(self.n_scan):
             f = self.scan_fields[k]
             if r.len[f] >= 0:
@@ -492,6 +523,8 @@ cdef class Matcher:
         ctx.rule_gen = self.rule_gen
         ctx.rule_cnt = self.rule_cnt
         ctx.fired = self.fired
+        ctx.msg_need = self.msg_need
+        ctx.has_other = self.has_other
         counts[0] = counts[1] = counts[2] = counts[3] = 0
         memset(self.rule_gen, 0, (self.n_rules + 1) * sizeof(int))
         try:
@@ -615,6 +648,8 @@ cdef class Matcher:
         ctx.rule_gen = self.rule_gen
         ctx.rule_cnt = self.rule_cnt
         ctx.fired = self.fired
+        ctx.msg_need = self.msg_need
+        ctx.has_other = self.has_other
         for j in range(njson):
             s = jsonl[2 * j + 1]
             nl = <const char*>memchr(b + s, b'\n', n - s)
@@ -637,12 +672,19 @@ cdef class Matcher:
             else:
                 counts[FMT_JSON] += 1
                 if self.db != NULL:
-                    for k in range(self.n_scan):
-                        f = self.scan_fields[k]
-                        v = scan_value((<dict>d).get(FIELD_NAMES[f]))
+                    ctx.alive2 = 0
+                    if self.scan_msg:
+                        v = scan_value((<dict>d).get("message"))
                         if v is not None:
-                            ctx.field = f
+                            ctx.field = F_MESSAGE
                             hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
+                    if self.always2 or ctx.alive2:
+                        for k in range(self.n_scan):
+                            f = self.scan_fields[k]
+                            v = scan_value((<dict>d).get(FIELD_NAMES[f]))
+                            if v is not None:
+                                ctx.field = f
+                                hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
             if ctx.nfired or self.n_always:
                 rules = [ctx.fired[k] for k in range(ctx.nfired)]
                 rules.extend(self.always[k] for k in range(self.n_always))
