@@ -1,6 +1,7 @@
 """Log pipeline hot paths: compiled parser/matcher vs the Python twins on the same batches.
 
-Groups: lp-parse (RFC 3164/5424), lp-json, lp-match10 (parse + 10 rules through the whole
+Groups: lp-parse (RFC 3164/5424), lp-json (parse: decode + checks; fields are built on demand),
+lp-json-records (parse + every record), lp-match10 (parse + 10 rules through the whole
 Pipeline, thresholds included), lp-match1000 (the same with 1000 rules: one Hyperscan database
 vs the `re` twin). Batches are what collectors
 hand over (about 1 MiB of whole lines). lines_per_sec_median is in each result's extra_info.
@@ -88,6 +89,27 @@ def test_lp_json_ext(benchmark):
 def test_lp_json_twin(benchmark):
     p = benchmark.pedantic(logparse_py.parse, (JSON, YEAR), rounds=3, iterations=1)
     assert p.stats["json"] == 5_000
+    _rate(benchmark, 5_000)
+
+
+def _all_records(mod, buf):
+    p = mod.parse(buf, YEAR)
+    return p, p.records()
+
+
+@pytest.mark.benchmark(group="lp-json-records")
+def test_lp_json_records_ext(benchmark):
+    """parse() plus every line's record: the whole cost when a consumer wants all JSON fields."""
+    _need(LP, "logparse")
+    p, recs = benchmark(_all_records, LP, JSON)
+    assert len(recs) == 5_000 and recs[0]["process"] == "sshd" and "src_ip" in recs[0]
+    _rate(benchmark, 5_000)
+
+
+@pytest.mark.benchmark(group="lp-json-records")
+def test_lp_json_records_twin(benchmark):
+    p, recs = benchmark.pedantic(_all_records, (logparse_py, JSON), rounds=3, iterations=1)
+    assert len(recs) == 5_000
     _rate(benchmark, 5_000)
 
 

@@ -4,7 +4,9 @@
 parse(buf, year, ref_month=0, max_line=65536, json_max_depth=32) -> Parsed
 Every line of the batch is parsed in C into offsets (RFC 5424, RFC 3164 with or without PRI,
 file-format syslog, raw). JSON lines go through orjson. Python objects are only built when a
-caller asks for a record.
+caller asks for a record; JSON lines are decoded and checked (so the stats are exact) but
+flattened only then, and the built-in field extraction (src_ip, user, rhost, port) waits
+for that too.
 """
 
 from lp_parse cimport *
@@ -16,7 +18,8 @@ cdef class Parsed:
     cdef LineRec* recs
     cdef Py_ssize_t n
     cdef bytes buf
-    cdef dict json
+    cdef dict json          # line -> decoded JSON object; its record is built by record()
+    cdef int json_max_depth
     cdef readonly dict stats
 
     def __dealloc__(self):
@@ -30,8 +33,11 @@ cdef class Parsed:
         """The fields of line i as a dict (a fresh copy)."""
         if i < 0 or i >= self.n:
             raise IndexError(i)
+        cdef Py_ssize_t s
         if self.recs[i].fmt == FMT_JSON:
-            return dict(self.json[i])
+            s = self.recs[i].off[F_RAW]
+            return json_fields(self.json[i], self.buf[s:s + self.recs[i].len[F_RAW]], self.json_max_depth)
+        extract_fields(self.buf, &self.recs[i])  # deferred by parse(); runs once per line
         return make_record(self.buf, &self.recs[i])
 
     def records(self):
@@ -41,25 +47,30 @@ cdef class Parsed:
 def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int json_max_depth=32):
     cdef Parsed p = Parsed.__new__(Parsed)
     cdef const char* b = buf
-    cdef Py_ssize_t n = len(buf), cut = 0, cnt, i
+    cdef Py_ssize_t n = len(buf), cut = 0, cnt, i, s
     cdef LineRec* recs = NULL
-    cdef int fmt
+    cdef int fmt, err = 0
     cdef Py_ssize_t counts[4]
     with nogil:
-        cnt = split_lines(b, n, max_line, year, ref_month, &recs, &cut)
+        cnt = split_lines(b, n, max_line, year, ref_month, &recs, &cut, False)
     if cnt < 0:
         raise MemoryError()
     p.recs = recs
     p.n = cnt
     p.buf = buf
     p.json = {}
+    p.json_max_depth = json_max_depth
     p.stats = {"lines": cnt, "cut": cut, "json_errors": 0, "json_depth_errors": 0,
                "raw": 0, "rfc3164": 0, "rfc5424": 0, "json": 0}
     for i in range(cnt):
         if recs[i].fmt == FMT_JSON:
-            rec = resolve_json(buf, &recs[i], json_max_depth, p.stats)
-            if rec is not None:
-                p.json[i] = rec
+            # validity and depth decide the stats now; flattening waits for record()
+            s = recs[i].off[F_RAW]
+            obj = json_load(buf[s:s + recs[i].len[F_RAW]], json_max_depth, &err)
+            if err:
+                json_flag_error(buf, &recs[i], err, p.stats)
+            else:
+                p.json[i] = obj
     counts[0] = counts[1] = counts[2] = counts[3] = 0
     for i in range(cnt):
         counts[recs[i].fmt] += 1

@@ -46,6 +46,7 @@ ctypedef struct LineRec:
     int severity
     int pid
     int port
+    int extracted          # extract_fields has run (parse can defer it to the lines a caller keeps)
 
 
 cdef inline bint is_digit(char c) noexcept nogil:
@@ -241,6 +242,9 @@ cdef inline void extract_fields(const char* b, LineRec* r) noexcept nogil:
     cdef bint ip_done = False, rhost_done = False
     cdef int lvl
     cdef char c
+    if r.extracted:
+        return
+    r.extracted = 1
     if r.len[F_MESSAGE] < 0:
         return
     for lvl in range(4):
@@ -446,6 +450,7 @@ cdef inline void reset(LineRec* r, Py_ssize_t s, Py_ssize_t e) noexcept nogil:
     r.fmt = FMT_RAW
     r.pid = -1
     r.port = -1
+    r.extracted = 0
     set_field(r, F_RAW, s, e)
 
 

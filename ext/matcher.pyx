@@ -54,6 +54,9 @@ ctypedef struct ScanCtx:
     int* rule_gen
     int* rule_cnt
     int* fired
+    int* msg_need   # per rule: its patterns on the message
+    char* has_other # per rule: it also has patterns on other fields
+    int alive2      # rules with other-field patterns whose message patterns all matched
     int nfired
     int field
     int gen
@@ -70,6 +73,8 @@ cdef int on_match(unsigned int id, unsigned long long frm, unsigned long long to
         c.rule_gen[r] = c.gen
         c.rule_cnt[r] = 0
     c.rule_cnt[r] += 1
+    if c.field == F_MESSAGE and c.has_other[r] and c.rule_cnt[r] == c.msg_need[r]:
+        c.alive2 += 1
     if c.rule_cnt[r] == c.need[r]:
         c.fired[c.nfired] = r
         c.nfired += 1
@@ -77,7 +82,8 @@ cdef int on_match(unsigned int id, unsigned long long frm, unsigned long long to
 
 
 ctypedef struct Group:
-    double* ts      # event times inside the window, sorted (as MemoryState keeps them)
+    double* buf     # event times inside the window, sorted (as MemoryState keeps them): buf[off:off+n]
+    int off         # times that slid out of the window are dropped by moving off, not the array
     int n
     int cap
     int has_mark
@@ -126,6 +132,10 @@ cdef class Matcher:
     cdef int* rule_cnt
     cdef int* fired
     cdef int* always
+    cdef int* msg_need
+    cdef char* has_other
+    cdef bint always2       # a rule has patterns on other fields and none on the message
+    cdef bint scan_msg      # some pattern targets the message
     cdef int scan_fields[9]
     cdef readonly tuple patterns
     # thresholds kept in C for rules that need nothing else from Python (see aggregate())
@@ -174,6 +184,10 @@ cdef class Matcher:
         always = sorted(set(always))
         self.n_always = len(always)
         self.always = <int*>calloc(self.n_always + 1, sizeof(int))
+        self.msg_need = <int*>calloc(n_rules + 1, sizeof(int))
+        self.has_other = <char*>calloc(n_rules + 1, 1)
+        if self.msg_need == NULL or self.has_other == NULL:
+            raise MemoryError()
         if (self.pat_field == NULL or self.pat_rule == NULL or self.need == NULL or self.rule_gen == NULL
                 or self.rule_cnt == NULL or self.fired == NULL or self.always == NULL):
             raise MemoryError()
@@ -206,11 +220,21 @@ cdef class Matcher:
             self.pat_field[i] = field
             self.pat_rule[i] = rule
             self.need[rule] += 1
+            if field == F_MESSAGE:
+                self.msg_need[rule] += 1
+            else:
+                self.has_other[rule] = 1
             used[field] = True
         self.need_extract = used[F_SRC_IP] or used[F_USER] or used[F_RHOST]
+        self.always2 = False
+        for i in range(n_rules):
+            if self.has_other[i] and self.msg_need[i] == 0:
+                self.always2 = True
+        # the message first: the other fields are scanned only when a rule can still complete there
+        self.scan_msg = used[F_MESSAGE]
         self.n_scan = 0
         for f in range(NFIELDS):
-            if used[f]:
+            if used[f] and f != F_MESSAGE:
                 self.scan_fields[self.n_scan] = f
                 self.n_scan += 1
         if n == 0:
@@ -250,10 +274,12 @@ cdef class Matcher:
         free(self.rule_cnt)
         free(self.fired)
         free(self.always)
+        free(self.msg_need)
+        free(self.has_other)
         cdef Py_ssize_t g
         if self.groups != NULL:
             for g in range(self.ngroups):
-                free(self.groups[g].ts)
+                free(self.groups[g].buf)
             free(self.groups)
         if self.agg_on != NULL:
             free(self.agg_on)
@@ -302,6 +328,7 @@ cdef class Matcher:
         for key, slot in victims:
             del self.gindex[key]
             self.groups[slot].n = 0
+            self.groups[slot].off = 0
             self.groups[slot].has_mark = 0
             self.groups[slot].used = 0
             self.free_slots.append(slot)
@@ -326,9 +353,10 @@ cdef class Matcher:
                 self.groups = ng
             slot = self.ngroups
             self.ngroups += 1
-            self.groups[slot].ts = NULL
+            self.groups[slot].buf = NULL
             self.groups[slot].cap = 0
         self.groups[slot].n = 0
+        self.groups[slot].off = 0
         self.groups[slot].has_mark = 0
         self.groups[slot].rule = rule
         self.groups[slot].used = 1
@@ -341,36 +369,50 @@ cdef class Matcher:
         cdef Group* g = &self.groups[slot]
         cdef double window = self.agg_window[rule], dedup = self.agg_dedup[rule], newest
         cdef double* nts
+        cdef double* t
         cdef bint fresh
         self.agg_matches[rule] += 1
         self.touch += 1
         g.touch = self.touch
-        if g.n == g.cap:
-            g.cap = g.cap * 2 + 8
-            nts = <double*>realloc(g.ts, g.cap * sizeof(double))
-            if nts == NULL:
-                raise MemoryError()
-            g.ts = nts
-        if g.n == 0 or ts >= g.ts[g.n - 1]:
-            g.ts[g.n] = ts
+        if g.n and ts < g.buf[g.off + g.n - 1] - window:
+            # older than the window of the newest event: it would be cut again at once and count
+            # nothing (a replayed or late line); skipping the insert saves moving the array
+            count[0] = 0
+            return 0
+        if g.off + g.n == g.cap:
+            if g.off >= g.n and g.off > 0:
+                # compact only once as many times slid out as remain: amortised O(1) per event,
+                # where moving on every cut cost 32 KiB per event for a group at the 4096 cap
+                memmove(g.buf, g.buf + g.off, g.n * sizeof(double))
+                g.off = 0
+            else:
+                g.cap = g.cap * 2 + 8
+                nts = <double*>realloc(g.buf, g.cap * sizeof(double))
+                if nts == NULL:
+                    raise MemoryError()
+                g.buf = nts
+        t = g.buf + g.off
+        if g.n == 0 or ts >= t[g.n - 1]:
+            t[g.n] = ts
         else:
-            pos = bisect_right(g.ts, g.n, ts)
-            memmove(g.ts + pos + 1, g.ts + pos, (g.n - pos) * sizeof(double))
-            g.ts[pos] = ts
+            pos = bisect_right(t, g.n, ts)
+            memmove(t + pos + 1, t + pos, (g.n - pos) * sizeof(double))
+            t[pos] = ts
         g.n += 1
-        newest = g.ts[g.n - 1]
-        cut = bisect_left(g.ts, g.n, newest - window)
+        newest = t[g.n - 1]
+        cut = bisect_left(t, g.n, newest - window)
         if g.n - cut > 4096:
             cut = g.n - 4096
         if cut:
-            memmove(g.ts, g.ts + cut, (g.n - cut) * sizeof(double))
-            g.n -= cut
-        lo = bisect_left(g.ts, g.n, ts - window)
-        hi = bisect_right(g.ts, g.n, ts)
+            g.off += <int>cut
+            g.n -= <int>cut
+            t += cut
+        lo = bisect_left(t, g.n, ts - window)
+        hi = bisect_right(t, g.n, ts)
         count[0] = <int>(hi - lo)
         if hi - lo < self.agg_count[rule]:
             return 0
-        first[0] = g.ts[0]
+        first[0] = t[0]
         fresh = (not g.has_mark) or ts - g.mark > dedup or ts < g.mark - dedup
         if fresh:
             g.mark = ts
@@ -443,8 +485,14 @@ cdef class Matcher:
     cdef void scan_rec(self, const char* b, LineRec* r, ScanCtx* ctx) noexcept nogil:
         cdef int k, f
         ctx.nfired = 0
+        ctx.alive2 = 0
         if self.db == NULL:
             return
+        if self.scan_msg and r.len[F_MESSAGE] >= 0:
+            ctx.field = F_MESSAGE
+            hs_scan(self.db, b + r.off[F_MESSAGE], <unsigned int>r.len[F_MESSAGE], 0, self.scratch, on_match, ctx)
+        if not (self.always2 or ctx.alive2):
+            return  # every rule with patterns elsewhere already missed on the message
         for k in range(self.n_scan):
             f = self.scan_fields[k]
             if r.len[f] >= 0:
@@ -475,6 +523,8 @@ cdef class Matcher:
         ctx.rule_gen = self.rule_gen
         ctx.rule_cnt = self.rule_cnt
         ctx.fired = self.fired
+        ctx.msg_need = self.msg_need
+        ctx.has_other = self.has_other
         counts[0] = counts[1] = counts[2] = counts[3] = 0
         memset(self.rule_gen, 0, (self.n_rules + 1) * sizeof(int))
         try:
@@ -544,17 +594,19 @@ cdef class Matcher:
             i = 0
             while i < nhits:
                 k = i
-                rules = []
+                rules = None  # most lines only feed C thresholds: no list for them
                 while k < nhits and hits[k].line == hits[i].line:
                     if self.any_agg and self.agg_on[hits[k].rule]:
                         if njson:
                             pending.append((hits[k].line, hits[k].rule, hits[k].cand))
                         else:
                             self._agg_rec(b, &cands[hits[k].cand], hits[k].rule, now, want)
+                    elif rules is None:
+                        rules = [hits[k].rule]
                     else:
                         rules.append(hits[k].rule)
                     k += 1
-                if rules:
+                if rules is not None:
                     out.append((hits[i].line, make_record(b, &cands[hits[i].cand], want), tuple(sorted(rules))))
                 i = k
             if njson:
@@ -596,6 +648,8 @@ cdef class Matcher:
         ctx.rule_gen = self.rule_gen
         ctx.rule_cnt = self.rule_cnt
         ctx.fired = self.fired
+        ctx.msg_need = self.msg_need
+        ctx.has_other = self.has_other
         for j in range(njson):
             s = jsonl[2 * j + 1]
             nl = <const char*>memchr(b + s, b'\n', n - s)
@@ -618,12 +672,19 @@ cdef class Matcher:
             else:
                 counts[FMT_JSON] += 1
                 if self.db != NULL:
-                    for k in range(self.n_scan):
-                        f = self.scan_fields[k]
-                        v = scan_value((<dict>d).get(FIELD_NAMES[f]))
+                    ctx.alive2 = 0
+                    if self.scan_msg:
+                        v = scan_value((<dict>d).get("message"))
                         if v is not None:
-                            ctx.field = f
+                            ctx.field = F_MESSAGE
                             hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
+                    if self.always2 or ctx.alive2:
+                        for k in range(self.n_scan):
+                            f = self.scan_fields[k]
+                            v = scan_value((<dict>d).get(FIELD_NAMES[f]))
+                            if v is not None:
+                                ctx.field = f
+                                hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
             if ctx.nfired or self.n_always:
                 rules = [ctx.fired[k] for k in range(ctx.nfired)]
                 rules.extend(self.always[k] for k in range(self.n_always))

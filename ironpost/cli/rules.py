@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -123,13 +124,26 @@ def test(
     else:
         src, total, source = sys.stdin.buffer, 0, "stdin"
     out = sys.stdout.buffer
+    # one write per batch: stdout may be unbuffered (PYTHONUNBUFFERED), and a syscall per line
+    # cost more than matching the whole batch
+    pending: list[bytes] = []
     fired = 0
+    iso_cache: dict[float, str | None] = {}
+
+    def iso(ts):
+        # alerts of one burst share their times; bounded, as a long replay has many distinct ones
+        s = iso_cache.get(ts)
+        if s is None:
+            if len(iso_cache) > 4096:
+                iso_cache.clear()
+            s = iso_cache[ts] = _iso(ts)
+        return s
 
     def on_match(r, rec, _source):
         if json_out:
-            out.write(orjson.dumps({"type": "match", "rule_id": r.id, "fields": rec}, default=str) + b"\n")
+            pending.append(orjson.dumps({"type": "match", "rule_id": r.id, "fields": rec}, default=str) + b"\n")
         else:
-            out.write(f"match {r.id}: {rec.get('raw', rec.get('message', ''))}\n".encode("utf-8", "replace"))
+            pending.append(f"match {r.id}: {rec.get('raw', rec.get('message', ''))}\n".encode("utf-8", "replace"))
 
     def emit(alerts):
         nonlocal fired
@@ -139,14 +153,20 @@ def test(
                 obj = {"type": "alert", "rule_id": a.rule_id, "severity": a.severity, "title": a.title,
                        **{k: v for k, v in a.group.items() if k not in ("type", "rule_id")},
                        "group": a.group, "count": a.count, "first_seen": a.first_seen, "last_seen": a.last_seen,
-                       "first_seen_iso": _iso(a.first_seen), "last_seen_iso": _iso(a.last_seen),
+                       "first_seen_iso": iso(a.first_seen), "last_seen_iso": iso(a.last_seen),
                        "src_ip": a.src_ip, "trace_id": a.trace_id}
-                out.write(orjson.dumps(obj, default=str) + b"\n")
+                pending.append(orjson.dumps(obj, default=str) + b"\n")
             else:
                 grp = " ".join(f"{k}={v}" for k, v in a.group.items())
-                out.write(f"ALERT {a.severity} {a.rule_id} {grp} count={a.count} "
-                          f"first={_iso(a.first_seen)} last={_iso(a.last_seen)}: {a.title}\n".encode())
+                pending.append(f"ALERT {a.severity} {a.rule_id} {grp} count={a.count} "
+                               f"first={iso(a.first_seen)} last={iso(a.last_seen)}: {a.title}\n".encode())
+        if pending:
+            out.write(b"".join(pending))
+            pending.clear()
 
+    # start-up left ~100k objects (typer, rules, Hyperscan glue) that never die; without this the
+    # collector walks them all again and again while alerts are made (~10% of a replay)
+    gc.freeze()
     show = progress if progress is not None else (sys.stderr.isatty() and total > 0)
     framer = LineFramer()
     hook = on_match if matches else None
