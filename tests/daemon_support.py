@@ -47,7 +47,7 @@ class DaemonProc:
             time.sleep(0.05)
 
     def request(self, payload):
-        from ironpost.daemon.control import request
+        from ironpost.daemon.client import request
 
         return request(self.sock, payload)
 

@@ -21,7 +21,7 @@ def _daemon(cfg: Config, op: str, args: dict[str, Any]) -> dict[str, Any] | None
     """Ask a running daemon's container module; None when no daemon (or no guard) answers."""
     try:
         from ironpost.core.errors import DaemonError
-        from ironpost.daemon.control import request
+        from ironpost.daemon.client import request
     except ImportError:
         return None
     sock = cfg.resolve_path("general", "control_socket", "ironpost.sock")

@@ -10,8 +10,7 @@ import typer
 
 from ironpost.cli.common import ConfigOption, fail, load_cli_config
 from ironpost.core.errors import DaemonError
-from ironpost.daemon.app import runtime_paths
-from ironpost.daemon.control import request
+from ironpost.daemon.client import request, runtime_paths
 
 
 def daemon_request(config: Optional[Path], payload: dict[str, Any]) -> dict[str, Any]:

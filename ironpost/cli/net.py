@@ -50,7 +50,7 @@ def _fail(message: str):
 def _via_daemon(cfg, op: str, args: dict[str, Any]) -> dict | None:
     """The daemon's answer, or None when no daemon (or no running network module) can answer."""
     try:
-        from ironpost.daemon.control import request
+        from ironpost.daemon.client import request
     except ImportError:
         return None
     sock = cfg.resolve_path("general", "control_socket", "ironpost.sock")

@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 from ironpost import __version__
@@ -22,6 +21,7 @@ from ironpost.core.config import Config, load_config
 from ironpost.core.errors import ConfigError, IronpostError
 from ironpost.core.logging import set_level, setup_logging
 from ironpost.core.module import ModuleContext, ModuleUnavailable
+from ironpost.daemon.client import runtime_paths
 from ironpost.daemon.control import ControlServer
 from ironpost.daemon.http import HttpServer
 from ironpost.daemon.pidfile import PidFile
@@ -34,13 +34,6 @@ log = logging.getLogger("ironpost.daemon")
 
 # Keys that only take effect on restart: the reload reports them rather than pretending.
 RESTART_ONLY = {"general": {"data_dir", "pid_file", "control_socket", "http_listen", "bus_capacity"}}
-
-
-def runtime_paths(config: Config) -> tuple[Path, Path]:
-    return (
-        config.resolve_path("general", "pid_file", "ironpost.pid"),
-        config.resolve_path("general", "control_socket", "ironpost.sock"),
-    )
 
 
 class Daemon:

@@ -2,6 +2,7 @@
 
 Request  {"cmd": "status" | "reload" | "metrics" | "module", "module": "...", "op": "...", "args": {...}}
 Response {"ok": true, ...} or {"ok": false, "error": "..."}
+The client side is ironpost.daemon.client (no asyncio, so the CLI starts fast).
 """
 
 from __future__ import annotations
@@ -9,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import orjson
 
-from ironpost.core.errors import DaemonError
 
 log = logging.getLogger("ironpost.daemon")
 MAX_REQUEST = 1 << 20
@@ -76,32 +75,3 @@ class ControlServer:
             self.path.unlink()
         except FileNotFoundError:
             pass
-
-
-def request(path: str | Path, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
-    """Blocking client for the CLI. Raises DaemonError when no daemon answers."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(str(path))
-    except (FileNotFoundError, ConnectionRefusedError) as exc:
-        s.close()
-        raise DaemonError(f"no daemon is listening on {path} ({exc.strerror or exc})") from None
-    except PermissionError:
-        s.close()
-        raise DaemonError(f"permission denied on control socket {path} (it is mode 0600: run as the daemon's user)") from None
-    try:
-        s.sendall(orjson.dumps(payload) + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    except (socket.timeout, OSError) as exc:
-        raise DaemonError(f"control socket {path}: {exc}") from None
-    finally:
-        s.close()
-    if not buf:
-        raise DaemonError(f"control socket {path} closed without answering")
-    return orjson.loads(buf)
