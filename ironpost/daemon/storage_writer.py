@@ -71,7 +71,7 @@ class StorageWriter:
             n = await asyncio.to_thread(self.store.purge, now - self.retention_days * 86400)
             if n:
                 log.info("retention: deleted %d rows older than %d days", n, self.retention_days)
-        except Exception as exc:
+        except Exception as exc:  # a failed purge is retried next hour; it must not stop the writer
             log.warning("retention purge failed: %s", exc)
 
     async def flush(self) -> int:
