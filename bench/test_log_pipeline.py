@@ -154,3 +154,19 @@ def test_lp_match1000_twin(benchmark):
     benchmark.pedantic(P1000[1].process, (SYSLOG_SMALL, "bench"), rounds=2, iterations=1)
     assert P1000[1].stats["lines"] >= 2_000
     _rate(benchmark, 2_000)
+
+
+@pytest.mark.benchmark(group="lp-json-match10")
+def test_lp_json_match10_ext(benchmark):
+    """JSON lines through the whole Pipeline with 10 rules: what the daemon really runs on them."""
+    _need(MT, "matcher")
+    benchmark(P10[0].process, JSON, "bench")
+    assert P10[0].stats["json"] >= 5_000 and P10[0].alerts["ssh_brute_force"] > 0
+    _rate(benchmark, 5_000)
+
+
+@pytest.mark.benchmark(group="lp-json-match10")
+def test_lp_json_match10_twin(benchmark):
+    benchmark.pedantic(P10[1].process, (JSON, "bench"), rounds=3, iterations=1)
+    assert P10[1].stats["json"] >= 5_000 and P10[1].alerts["ssh_brute_force"] > 0
+    _rate(benchmark, 5_000)
