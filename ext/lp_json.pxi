@@ -195,6 +195,12 @@ cdef inline Py_ssize_t js_number(const char* b, Py_ssize_t i, Py_ssize_t e, int*
     return i
 
 
+cdef inline char closer(char arr) noexcept nogil:
+    if arr:
+        return b']'
+    return b'}'
+
+
 cdef inline Py_ssize_t js_ws(const char* b, Py_ssize_t i, Py_ssize_t e) noexcept nogil:
     while i < e and (b[i] == b' ' or b[i] == b'\t' or b[i] == b'\r' or b[i] == b'\n'):
         i += 1
@@ -296,7 +302,7 @@ cdef int jscan(const char* b, Py_ssize_t s, Py_ssize_t e, int max_depth, JVal* v
             plen[sp] = pl
             i = js_ws(b, i + 1, e)
             if i < e and (b[i] == b'}' or b[i] == b']'):
-                if b[i] != (b']' if is_arr[sp] else b'}'):
+                if b[i] != closer(is_arr[sp]):
                     return JS_FALLBACK
                 i += 1
                 sp -= 1
@@ -334,7 +340,7 @@ cdef int jscan(const char* b, Py_ssize_t s, Py_ssize_t e, int max_depth, JVal* v
             if b[i] == b',':
                 i = js_ws(b, i + 1, e)
                 break
-            if b[i] != (b']' if is_arr[sp] else b'}'):
+            if b[i] != closer(is_arr[sp]):
                 return JS_FALLBACK
             i += 1
             sp -= 1
@@ -387,3 +393,119 @@ cdef Py_ssize_t js_unescape(const char* b, Py_ssize_t s, Py_ssize_t n, char* out
         o += 1
         i += 2
     return o
+
+
+ctypedef struct JLine:
+    const char* b
+    Py_ssize_t s
+    Py_ssize_t e
+    JVal vals[19]          # JN_COUNT
+    char* scratch          # unescaped values, each at its own offset from s (they never overlap)
+    int msg_state          # -2 unresolved, else jl_field's answer for the message
+    const char* msg_p
+    Py_ssize_t msg_n
+    int msg_str            # the message is a JSON string (so the built-in extraction runs on it)
+    int extracted
+    LineRec ex             # src_ip/user/rhost extracted from the message, offsets from msg_p
+
+
+cdef inline int jl_val(JLine* jl, int x, const char** p, Py_ssize_t* n) noexcept nogil:
+    """scan_value() of a tracked value: 1 bytes at p/n, 0 None (absent or not a str/int), -1 needs orjson."""
+    cdef JVal* v = &jl.vals[x]
+    if v.kind == JK_STR or v.kind == JK_INT:
+        p[0] = jl.b + v.off
+        n[0] = v.len
+        return 1
+    if v.kind == JK_ESC:
+        p[0] = jl.scratch + (v.off - jl.s)
+        n[0] = js_unescape(jl.b, v.off, v.len, jl.scratch + (v.off - jl.s))
+        return 1
+    if v.kind == JK_NUM:
+        return -1  # str(float) is Python's text, not the line's
+    return 0
+
+
+cdef inline int jl_pick(JLine* jl, int first, int last, const char** p, Py_ssize_t* n, int* is_str) noexcept nogil:
+    """json_fields()'s choice for host/message/process: the first string among names
+    first..last, else the value under the field's own name (first)."""
+    cdef int x
+    is_str[0] = 0
+    for x in range(first, last + 1):
+        if jl.vals[x].kind == JK_STR or jl.vals[x].kind == JK_ESC:
+            is_str[0] = 1
+            return jl_val(jl, x, p, n)
+    return jl_val(jl, first, p, n)
+
+
+cdef inline int jl_field(JLine* jl, int f, const char** p, Py_ssize_t* n) noexcept nogil:
+    """The bytes a pattern on text field f sees in this line's record: 1 at p/n, 0 none, -1 needs orjson."""
+    cdef int x, got, is_str = 0
+    if f == F_RAW:
+        p[0] = jl.b + jl.s
+        n[0] = jl.e - jl.s
+        return 1
+    if f == F_MESSAGE:
+        if jl.msg_state == -2:
+            jl.msg_state = jl_pick(jl, JN_MESSAGE, JN_MSG, &jl.msg_p, &jl.msg_n, &is_str)
+            jl.msg_str = is_str
+        p[0] = jl.msg_p
+        n[0] = jl.msg_n
+        return jl.msg_state
+    if f == F_HOST:
+        return jl_pick(jl, JN_HOST, JN_HOST_NAME, p, n, &is_str)
+    if f == F_PROCESS:
+        return jl_pick(jl, JN_PROCESS, JN_PROCESS_NAME, p, n, &is_str)
+    if f == F_TAG:
+        return jl_val(jl, JN_TAG, p, n)
+    if f == F_MSGID:
+        return jl_val(jl, JN_MSGID, p, n)
+    x = JN_SRC_IP if f == F_SRC_IP else (JN_USER if f == F_USER else JN_RHOST)
+    if jl.vals[x].kind != JK_ABSENT and jl.vals[x].kind != JK_OBJ:
+        return jl_val(jl, x, p, n)  # the line's own key wins over the extraction
+    # extract_into(): from the message, when it is a string
+    got = jl_field(jl, F_MESSAGE, p, n)
+    if got < 0:
+        return -1
+    if got == 0 or not jl.msg_str:
+        return 0
+    if not jl.extracted:
+        jl.extracted = 1
+        reset(&jl.ex, 0, jl.msg_n)
+        set_field(&jl.ex, F_MESSAGE, 0, jl.msg_n)
+        extract_fields(jl.msg_p, &jl.ex)
+    if jl.ex.len[f] < 0:
+        return 0
+    p[0] = jl.msg_p + jl.ex.off[f]
+    n[0] = jl.ex.len[f]
+    return 1
+
+
+cdef inline int jl_time(JLine* jl, double* ts) noexcept nogil:
+    """json_ts() of the first tracked time key that has one (0, ts set; ts stays untouched when
+    none does, the caller's `now`), or -1 when orjson must decide (floats, escaped strings)."""
+    cdef int x, kind
+    cdef JVal* v
+    cdef Py_ssize_t i
+    cdef long long iv
+    cdef double t = 0
+    cdef bint neg
+    for x in range(JN_ATTS, JN_TIME + 1):
+        v = &jl.vals[x]
+        kind = v.kind
+        if kind == JK_INT:
+            neg = jl.b[v.off] == b'-'
+            iv = 0
+            for i in range(v.off + (1 if neg else 0), v.off + v.len):
+                iv = iv * 10 + (jl.b[i] - 48)
+            if neg:
+                iv = -iv
+            ts[0] = (<double>iv) / 1000.0 if iv > 100000000000LL else <double>iv
+            return 0
+        if kind == JK_NUM or kind == JK_ESC:
+            return -1
+        if kind == JK_STR:
+            i = v.off
+            if parse_rfc3339(jl.b, &i, v.off + v.len, &t) and i == v.off + v.len:
+                ts[0] = t
+                return 0
+    return 1

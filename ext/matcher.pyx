@@ -16,6 +16,7 @@ import heapq
 from lp_parse cimport *
 
 include "lp_record.pxi"
+include "lp_json.pxi"
 
 cdef extern from "hs.h" nogil:
     ctypedef struct hs_database_t:
@@ -157,6 +158,7 @@ cdef class Matcher:
     cdef readonly long long evictions
     cdef bint any_agg
     cdef bint need_extract  # some pattern scans src_ip/user/rhost: extract on every line
+    cdef bint used_f[9]     # fields some pattern targets
 
     def __cinit__(self):
         self.db = NULL
@@ -226,6 +228,8 @@ cdef class Matcher:
                 self.has_other[rule] = 1
             used[field] = True
         self.need_extract = used[F_SRC_IP] or used[F_USER] or used[F_RHOST]
+        for f in range(NFIELDS):
+            self.used_f[f] = used[f]
         self.always2 = False
         for i in range(n_rules):
             if self.has_other[i] and self.msg_need[i] == 0:
@@ -482,6 +486,14 @@ cdef class Matcher:
         if self._hit(self._key_json(d, rule), rule, ts, &count, &first):
             self.fired_out.append((dict(d), rule, count, first, ts))
 
+    cdef void _agg_lazy(self, bytes buf, tuple what, int rule, int json_max_depth) except *:
+        cdef int count = 0
+        cdef double first = 0
+        key, ts, s, e = what
+        if self._hit(key, rule, ts, &count, &first):
+            d, err = json_record(buf[s:e], json_max_depth)
+            self.fired_out.append((d, rule, count, first, ts))
+
     cdef void scan_rec(self, const char* b, LineRec* r, ScanCtx* ctx) noexcept nogil:
         cdef int k, f
         ctx.nfired = 0
@@ -610,7 +622,8 @@ cdef class Matcher:
                     out.append((hits[i].line, make_record(b, &cands[hits[i].cand], want), tuple(sorted(rules))))
                 i = k
             if njson:
-                for line_no, d, rules in self._scan_json(buf, jsonl, njson, max_line, json_max_depth, stats, counts, want):
+                for line_no, d, rules in self._scan_json(buf, jsonl, njson, max_line, json_max_depth, stats, counts, want,
+                                                         pending, now):
                     plain = tuple(r for r in rules if not (self.any_agg and self.agg_on[r]))
                     if plain:
                         out.append((line_no, d, plain))
@@ -621,6 +634,8 @@ cdef class Matcher:
                 for line_no, r, what in pending:
                     if type(what) is dict:
                         self._agg_json(<dict>what, r, now)
+                    elif type(what) is tuple:
+                        self._agg_lazy(buf, <tuple>what, r, json_max_depth)
                     else:
                         self._agg_rec(b, &cands[<Py_ssize_t>what], r, now, want)
             for fmt in range(4):
@@ -633,15 +648,25 @@ cdef class Matcher:
             free(jsonl)
 
     cdef list _scan_json(self, bytes buf, Py_ssize_t* jsonl, Py_ssize_t njson, Py_ssize_t max_line,
-                         int json_max_depth, dict stats, Py_ssize_t* counts, long want):
+                         int json_max_depth, dict stats, Py_ssize_t* counts, long want, list pending, double now):
+        """JSON lines: jscan() finds the matched fields' bytes without Python objects; a line
+        becomes a record only when a rule needs one (plain matches, or a threshold that fires).
+        Lines jscan() is unsure of take the orjson path, with the same results."""
         cdef const char* b = buf
         cdef Py_ssize_t j, s, e, n = len(buf)
         cdef const char* nl
         cdef LineRec rec
         cdef ScanCtx ctx
-        cdef int k, f
+        cdef JLine jl
+        cdef int k, f, r
+        cdef bint lazy
+        cdef double ts
         cdef bytes v
         cdef list out = []
+        cdef list keys
+        cdef char* scratch = <char*>malloc(max_line + 16)
+        if scratch == NULL:
+            raise MemoryError()
         ctx.pat_field = self.pat_field
         ctx.pat_rule = self.pat_rule
         ctx.need = self.need
@@ -650,46 +675,128 @@ cdef class Matcher:
         ctx.fired = self.fired
         ctx.msg_need = self.msg_need
         ctx.has_other = self.has_other
-        for j in range(njson):
-            s = jsonl[2 * j + 1]
-            nl = <const char*>memchr(b + s, b'\n', n - s)
-            e = (nl - b) if nl != NULL else n
-            if e - s > max_line:
-                e = s + max_line
-            if e > s and b[e - 1] == b'\r':
-                e -= 1
-            reset(&rec, s, e)
-            rec.facility = -1
-            rec.severity = -1
-            ctx.gen = -1 - <int>j
-            ctx.nfired = 0
-            d = resolve_json(buf, &rec, json_max_depth, stats)
-            if d is None:
-                counts[FMT_RAW] += 1
-                self.scan_rec(b, &rec, &ctx)
-                if ctx.nfired or self.n_always:
-                    d = make_record(b, &rec, want)
-            else:
-                counts[FMT_JSON] += 1
-                if self.db != NULL:
-                    ctx.alive2 = 0
-                    if self.scan_msg:
-                        v = scan_value((<dict>d).get("message"))
-                        if v is not None:
-                            ctx.field = F_MESSAGE
-                            hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
-                    if self.always2 or ctx.alive2:
-                        for k in range(self.n_scan):
-                            f = self.scan_fields[k]
-                            v = scan_value((<dict>d).get(FIELD_NAMES[f]))
+        jl.b = b
+        jl.scratch = scratch
+        try:
+            for j in range(njson):
+                s = jsonl[2 * j + 1]
+                nl = <const char*>memchr(b + s, b'\n', n - s)
+                e = (nl - b) if nl != NULL else n
+                if e - s > max_line:
+                    e = s + max_line
+                if e > s and b[e - 1] == b'\r':
+                    e -= 1
+                ctx.gen = -1 - <int>j
+                ctx.nfired = 0
+                jl.s = s
+                jl.e = e
+                if jscan(b, s, e, json_max_depth, jl.vals) == JS_OK and self._jmatch(&jl, &ctx) == 0:
+                    counts[FMT_JSON] += 1
+                    if not (ctx.nfired or self.n_always):
+                        continue
+                    lazy = self.n_always == 0 and self.any_agg
+                    for k in range(ctx.nfired):
+                        if not self.agg_on[ctx.fired[k]]:
+                            lazy = False
+                    if lazy:
+                        # only thresholds counted in C: the group key and event time come from
+                        # the scanned bytes; the record is built only if the threshold fires
+                        ts = now
+                        if jl_time(&jl, &ts) >= 0:
+                            keys = []
+                            for k in range(ctx.nfired):
+                                key = self._key_jl(&jl, ctx.fired[k])
+                                if key is None:
+                                    lazy = False
+                                    break
+                                keys.append(key)
+                            if lazy:
+                                for k in range(ctx.nfired):
+                                    pending.append((jsonl[2 * j], ctx.fired[k], (keys[k], ts, s, e)))
+                                continue
+                    rules = [ctx.fired[k] for k in range(ctx.nfired)]
+                    rules.extend(self.always[k] for k in range(self.n_always))
+                    d, err = json_record(buf[s:e], json_max_depth)
+                    out.append((jsonl[2 * j], d, tuple(sorted(rules))))
+                    continue
+                # jscan() was unsure, or a value's Python text needs orjson: the old path
+                ctx.nfired = 0
+                reset(&rec, s, e)
+                rec.facility = -1
+                rec.severity = -1
+                d = resolve_json(buf, &rec, json_max_depth, stats)
+                if d is None:
+                    counts[FMT_RAW] += 1
+                    self.scan_rec(b, &rec, &ctx)
+                    if ctx.nfired or self.n_always:
+                        d = make_record(b, &rec, want)
+                else:
+                    counts[FMT_JSON] += 1
+                    if self.db != NULL:
+                        ctx.alive2 = 0
+                        if self.scan_msg:
+                            v = scan_value((<dict>d).get("message"))
                             if v is not None:
-                                ctx.field = f
+                                ctx.field = F_MESSAGE
                                 hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
-            if ctx.nfired or self.n_always:
-                rules = [ctx.fired[k] for k in range(ctx.nfired)]
-                rules.extend(self.always[k] for k in range(self.n_always))
-                out.append((jsonl[2 * j], d, tuple(sorted(rules))))
+                        if self.always2 or ctx.alive2:
+                            for k in range(self.n_scan):
+                                f = self.scan_fields[k]
+                                v = scan_value((<dict>d).get(FIELD_NAMES[f]))
+                                if v is not None:
+                                    ctx.field = f
+                                    hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
+                if ctx.nfired or self.n_always:
+                    rules = [ctx.fired[k] for k in range(ctx.nfired)]
+                    rules.extend(self.always[k] for k in range(self.n_always))
+                    out.append((jsonl[2 * j], d, tuple(sorted(rules))))
+        finally:
+            free(scratch)
         return out
+
+    cdef int _jmatch(self, JLine* jl, ScanCtx* ctx) noexcept nogil:
+        """Scan a jscan()ned line's fields as scan_rec does; -1 when a value needs orjson."""
+        cdef int k, f, got
+        cdef const char* p
+        cdef Py_ssize_t ln
+        jl.msg_state = -2
+        jl.extracted = 0
+        ctx.nfired = 0
+        ctx.alive2 = 0
+        # resolve first: a line that must go to orjson must not have counted any match yet
+        for f in range(NFIELDS):
+            if self.used_f[f] and jl_field(jl, f, &p, &ln) < 0:
+                return -1
+        if self.db == NULL:
+            return 0
+        if self.scan_msg and jl_field(jl, F_MESSAGE, &p, &ln) > 0:
+            ctx.field = F_MESSAGE
+            hs_scan(self.db, p, <unsigned int>ln, 0, self.scratch, on_match, ctx)
+        if not (self.always2 or ctx.alive2):
+            return 0
+        for k in range(self.n_scan):
+            f = self.scan_fields[k]
+            if jl_field(jl, f, &p, &ln) > 0:
+                ctx.field = f
+                hs_scan(self.db, p, <unsigned int>ln, 0, self.scratch, on_match, ctx)
+        return 0
+
+    cdef object _key_jl(self, JLine* jl, int rule):
+        """_key_json's bytes from a jscan()ned line, or None when a value needs orjson."""
+        cdef int k, got
+        cdef const char* p
+        cdef Py_ssize_t ln
+        parts = [(<unsigned int>rule).to_bytes(4, "little")]
+        for k in range(self.agg_nf[rule]):
+            got = jl_field(jl, self.agg_fields[rule * NFIELDS + k], &p, &ln)
+            if got < 0:
+                return None
+            if got == 0:
+                parts.append(b"\xff\xff\xff\xff")
+            else:
+                parts.append((<unsigned int>ln).to_bytes(4, "little"))
+                parts.append(PyBytes_FromStringAndSize(p, ln))
+        return b"".join(parts)
 
 
 def _line_of(c):
