@@ -8,7 +8,7 @@
 # a tracked name could hide, a surrogate escape, a huge number) returns JS_FALLBACK, and the
 # caller decodes that line with orjson exactly as before, so stats and records stay exact.
 
-from libc.string cimport memcmp
+from libc.string cimport memcmp, memcpy
 
 cdef enum:
     JS_OK = 0

@@ -126,7 +126,10 @@ class Pipeline:
                 conds = py_conds[ri]
                 if conds and not all(c.holds(rec) for c in conds):
                     continue
-                alert = self._matched(rule, rec, source, rec.get("timestamp", now), None, on_match)
+                ts = rec.get("timestamp")
+                if type(ts) is not float:  # a JSON line's own "timestamp" that is no time (as the C thresholds do)
+                    ts = now
+                alert = self._matched(rule, rec, source, ts, None, on_match)
                 if alert is not None:
                     out.append(alert)
         return out
