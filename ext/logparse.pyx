@@ -3,15 +3,16 @@
 
 parse(buf, year, ref_month=0, max_line=65536, json_max_depth=32) -> Parsed
 Every line of the batch is parsed in C into offsets (RFC 5424, RFC 3164 with or without PRI,
-file-format syslog, raw). JSON lines go through orjson. Python objects are only built when a
-caller asks for a record; JSON lines are decoded and checked (so the stats are exact) but
-flattened only then, and the built-in field extraction (src_ip, user, rhost, port) waits
+file-format syslog, raw). JSON lines are checked by the C scanner of lp_json.pxi (lines it is unsure of go through
+orjson, so the stats are exact); Python objects are only built when a caller asks for a
+record, JSON lines are decoded and flattened only then, and the built-in field extraction (src_ip, user, rhost, port) waits
 for that too.
 """
 
 from lp_parse cimport *
 
 include "lp_record.pxi"
+include "lp_json.pxi"
 
 
 cdef class Parsed:
@@ -36,7 +37,10 @@ cdef class Parsed:
         cdef Py_ssize_t s
         if self.recs[i].fmt == FMT_JSON:
             s = self.recs[i].off[F_RAW]
-            return json_fields(self.json[i], self.buf[s:s + self.recs[i].len[F_RAW]], self.json_max_depth)
+            obj = self.json.get(i)
+            if obj is None:  # the C scanner vouched for the line: decode it now
+                return json_record(self.buf[s:s + self.recs[i].len[F_RAW]], self.json_max_depth)[0]
+            return json_fields(obj, self.buf[s:s + self.recs[i].len[F_RAW]], self.json_max_depth)
         extract_fields(self.buf, &self.recs[i])  # deferred by parse(); runs once per line
         return make_record(self.buf, &self.recs[i])
 
@@ -51,6 +55,7 @@ def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int j
     cdef LineRec* recs = NULL
     cdef int fmt, err = 0
     cdef Py_ssize_t counts[4]
+    cdef JVal jv[19]
     with nogil:
         cnt = split_lines(b, n, max_line, year, ref_month, &recs, &cut, False)
     if cnt < 0:
@@ -66,6 +71,8 @@ def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int j
         if recs[i].fmt == FMT_JSON:
             # validity and depth decide the stats now; flattening waits for record()
             s = recs[i].off[F_RAW]
+            if jscan(b, s, s + recs[i].len[F_RAW], json_max_depth, jv) == JS_OK:
+                continue  # valid and not too deep: record() decodes it if asked
             obj = json_load(buf[s:s + recs[i].len[F_RAW]], json_max_depth, &err)
             if err:
                 json_flag_error(buf, &recs[i], err, p.stats)

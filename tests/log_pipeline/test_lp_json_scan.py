@@ -151,3 +151,17 @@ def test_scanner_takes_the_common_shapes_itself():
                  b'{}', b' {"a": {"b": {"c": []}}} ']:
         assert ext.json_scan_ok(line), line
     assert not ext.json_scan_ok(b'{"a": 1,}')
+
+
+LP = compiled("logparse")
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(buf=json_batch, depth=st.sampled_from([32, 2, 31]))
+def test_parse_ext_equals_twin_on_edgy_json(buf, depth):
+    """parse() lets the C scanner vouch for JSON lines and decodes them only in record()."""
+    support.need(LP is not None, "ironpost._ext.logparse not built")
+    a = LP.parse(buf, 2016, 0, 65536, depth)
+    b = logparse_py.parse(buf, 2016, 0, 65536, depth)
+    assert a.stats == b.stats
+    assert a.records() == b.records()
