@@ -9,6 +9,7 @@
 # caller decodes that line with orjson exactly as before, so stats and records stay exact.
 
 from libc.string cimport memcmp, memcpy
+from libc.stdlib cimport strtod
 
 cdef enum:
     JS_OK = 0
@@ -480,6 +481,14 @@ cdef inline int jl_field(JLine* jl, int f, const char** p, Py_ssize_t* n) noexce
     return 1
 
 
+cdef inline bint num_is_int(const char* p, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if p[i] == b'.' or p[i] == b'e' or p[i] == b'E':
+            return False
+    return True
+
+
 cdef inline int jl_time(JLine* jl, double* ts) noexcept nogil:
     """json_ts() of the first tracked time key that has one (0, ts set; ts stays untouched when
     none does, the caller's `now`), or -1 when orjson must decide (floats, escaped strings)."""
@@ -489,6 +498,7 @@ cdef inline int jl_time(JLine* jl, double* ts) noexcept nogil:
     cdef long long iv
     cdef double t = 0
     cdef bint neg
+    cdef char nbuf[64]
     for x in range(JN_ATTS, JN_TIME + 1):
         v = &jl.vals[x]
         kind = v.kind
@@ -501,7 +511,16 @@ cdef inline int jl_time(JLine* jl, double* ts) noexcept nogil:
                 iv = -iv
             ts[0] = (<double>iv) / 1000.0 if iv > 100000000000LL else <double>iv
             return 0
-        if kind == JK_NUM or kind == JK_ESC:
+        if kind == JK_NUM:
+            # a float: strtod and orjson both round the decimal text to the nearest double
+            if v.len >= 64 or num_is_int(jl.b + v.off, v.len):
+                return -1  # -0 is the int 0 to Python; very long texts go to orjson
+            memcpy(nbuf, jl.b + v.off, v.len)
+            nbuf[v.len] = 0
+            t = strtod(nbuf, NULL)
+            ts[0] = t / 1000.0 if t > 1e11 else t
+            return 0
+        if kind == JK_ESC:
             return -1
         if kind == JK_STR:
             i = v.off

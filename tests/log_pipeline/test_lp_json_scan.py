@@ -165,3 +165,19 @@ def test_parse_ext_equals_twin_on_edgy_json(buf, depth):
     b = logparse_py.parse(buf, 2016, 0, 65536, depth)
     assert a.stats == b.stats
     assert a.records() == b.records()
+
+
+def test_zap_style_lines_with_float_times_alert_like_the_twin():
+    """Float event times (zap's "ts") are read in C for thresholds; alerts match the twin's."""
+    need_ext()
+    import authlog
+    lines = authlog.generate(3000, 40, seed=3).decode().splitlines()
+    buf = b"".join(orjson.dumps({"level": "info", "ts": 1481352946.0 + i * 0.37, "caller": "sshd/auth.go:42",
+                                 "msg": ln.split(": ", 1)[1], "host": "LabSZ"}) + b"\n" for i, ln in enumerate(lines))
+    assert all(ext.json_scan_ok(ln) for ln in buf.splitlines())
+    fast = Pipeline(_rules(), year=2016, clock=lambda: 1481353000.0, matcher_impl=ext)
+    slow = Pipeline(_rules(), year=2016, clock=lambda: 1481353000.0, matcher_impl=twin)
+    cut = buf.index(b"\n", len(buf) // 2) + 1
+    a = _alerts(fast, [buf[:cut], buf[cut:]])
+    b = _alerts(slow, [buf[:cut], buf[cut:]])
+    assert a == b and any(x[0] == "bf" for x in a)
