@@ -7,6 +7,8 @@ scan(buf, year, ref_month, max_line, json_max_depth) parses each line (lp_parse.
 the fields some pattern targets, and counts per rule the patterns that matched on this line
 in a nogil callback. A rule whose every pattern matched makes the line a candidate. Only
 candidates become Python objects: [(record dict, (rule indexes...))], in line order.
+JSON lines are scanned in C too (lp_json.pxi): their matched fields are byte slices of the
+line, and orjson builds a record only for a candidate or a threshold that fires.
 """
 
 from libc.stdlib cimport realloc, calloc
