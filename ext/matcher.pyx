@@ -660,7 +660,7 @@ cdef class Matcher:
         cdef LineRec rec
         cdef ScanCtx ctx
         cdef JLine jl
-        cdef int k, f, r
+        cdef int k, f
         cdef bint lazy
         cdef double ts
         cdef bytes v
@@ -758,7 +758,7 @@ cdef class Matcher:
 
     cdef int _jmatch(self, JLine* jl, ScanCtx* ctx) noexcept nogil:
         """Scan a jscan()ned line's fields as scan_rec does; -1 when a value needs orjson."""
-        cdef int k, f, got
+        cdef int k, f
         cdef const char* p
         cdef Py_ssize_t ln
         jl.msg_state = -2
