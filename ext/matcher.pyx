@@ -162,6 +162,17 @@ cdef class Matcher:
     cdef bint need_extract  # some pattern scans src_ip/user/rhost: extract on every line
     cdef bint used_f[9]     # fields some pattern targets
 
+
+    cdef void _init_ctx(self, ScanCtx* ctx) noexcept:
+        """Point a scan context at this matcher's compiled tables (both scan paths use it)."""
+        ctx.pat_field = self.pat_field
+        ctx.pat_rule = self.pat_rule
+        ctx.need = self.need
+        ctx.rule_gen = self.rule_gen
+        ctx.rule_cnt = self.rule_cnt
+        ctx.fired = self.fired
+        ctx.msg_need = self.msg_need
+        ctx.has_other = self.has_other
     def __cinit__(self):
         self.db = NULL
         self.scratch = NULL
@@ -531,14 +542,7 @@ cdef class Matcher:
         cdef Py_ssize_t counts[4]
         cdef bint oom = False
         cdef int fmt
-        ctx.pat_field = self.pat_field
-        ctx.pat_rule = self.pat_rule
-        ctx.need = self.need
-        ctx.rule_gen = self.rule_gen
-        ctx.rule_cnt = self.rule_cnt
-        ctx.fired = self.fired
-        ctx.msg_need = self.msg_need
-        ctx.has_other = self.has_other
+        self._init_ctx(&ctx)
         counts[0] = counts[1] = counts[2] = counts[3] = 0
         memset(self.rule_gen, 0, (self.n_rules + 1) * sizeof(int))
         try:
@@ -669,14 +673,7 @@ cdef class Matcher:
         cdef char* scratch = <char*>malloc(max_line + 16)
         if scratch == NULL:
             raise MemoryError()
-        ctx.pat_field = self.pat_field
-        ctx.pat_rule = self.pat_rule
-        ctx.need = self.need
-        ctx.rule_gen = self.rule_gen
-        ctx.rule_cnt = self.rule_cnt
-        ctx.fired = self.fired
-        ctx.msg_need = self.msg_need
-        ctx.has_other = self.has_other
+        self._init_ctx(&ctx)
         jl.b = b
         jl.scratch = scratch
         try:
