@@ -187,6 +187,24 @@ def unblock(
     typer.echo(f"unblocked {net}")
 
 
+def _read(cfg, direct: bool, op: str, key: str, pinned, read):
+    """resp[key] of a daemon op, or the same data read from the pinned map (`pinned`) when
+    no daemon runs or --direct is given."""
+    resp = None if direct else _via_daemon(cfg, op, {})
+    if resp is not None:
+        if not resp.get("ok"):
+            _fail(resp.get("error", "daemon refused"))
+        return resp[key]
+    try:
+        m = pinned.open_pinned(cfg.section("ebpf").pin_dir)
+        try:
+            return read(m)
+        finally:
+            m.close()
+    except EbpfError as exc:
+        _fail(str(exc))
+
+
 @app.command("list")
 def list_(
     config: Optional[Path] = ConfigOption,
@@ -197,23 +215,10 @@ def list_(
 
     Example: ironpost cli net list --json
     """
-    cfg = load_cli_config(config)
-    resp = None if direct else _via_daemon(cfg, "list", {})
-    if resp is not None:
-        if not resp.get("ok"):
-            _fail(resp.get("error", "daemon refused"))
-        entries = resp["entries"]
-    else:
-        from ironpost.ebpf.maps import Blocklist
+    from ironpost.ebpf.maps import Blocklist
 
-        try:
-            bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
-            try:
-                entries = [e.to_dict() for e in bl.entries()]
-            finally:
-                bl.close()
-        except EbpfError as exc:
-            _fail(str(exc))
+    cfg = load_cli_config(config)
+    entries = _read(cfg, direct, "list", "entries", Blocklist, lambda bl: [e.to_dict() for e in bl.entries()])
     if json_out:
         typer.echo(orjson.dumps(entries, option=orjson.OPT_INDENT_2).decode())
         return
@@ -235,23 +240,10 @@ def stats(
 
     Example: ironpost cli net stats
     """
-    cfg = load_cli_config(config)
-    resp = None if direct else _via_daemon(cfg, "stats", {})
-    if resp is not None:
-        if not resp.get("ok"):
-            _fail(resp.get("error", "daemon refused"))
-        kernel = resp["kernel"]
-    else:
-        from ironpost.ebpf.maps import Stats
+    from ironpost.ebpf.maps import Stats
 
-        try:
-            st = Stats.open_pinned(cfg.section("ebpf").pin_dir)
-            try:
-                kernel = st.read()
-            finally:
-                st.close()
-        except EbpfError as exc:
-            _fail(str(exc))
+    cfg = load_cli_config(config)
+    kernel = _read(cfg, direct, "stats", "kernel", Stats, lambda st: st.read())
     if json_out:
         typer.echo(orjson.dumps(kernel, option=orjson.OPT_INDENT_2).decode())
         return
