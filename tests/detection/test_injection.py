@@ -80,3 +80,17 @@ def test_dns_name_goes_to_src_host_not_src_ip():
     pipeline().process(b"Dec 10 06:55:46 host sshd[9]: User root from example.com not allowed because listed in DenyUsers\n",
                        "t", on_match=lambda r, rec, _s: got.append((rec.get("src_ip"), rec.get("src_host"))))
     assert got and all(g == (None, "example.com") for g in got)
+
+
+def test_rules_test_json_matches_carry_severity_and_service():
+    import orjson
+    from typer.testing import CliRunner
+
+    from ironpost.cli.rules import app
+
+    line = "Dec 10 06:55:46 host sshd[7]: Failed password for root from 203.0.113.9 port 22 ssh2\n"
+    r = CliRunner().invoke(app, ["test", "--rule", str(ROOT / "rules"), "--stdin", "--json", "--year", "2025"], input=line)
+    objs = [orjson.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    matches = [o for o in objs if o["type"] == "match"]
+    assert matches and {(m["rule_id"], m["severity"], m["service"]) for m in matches} >= {("ssh_brute_force", "high", "sshd")}
+    assert all(m["fields"]["src_ip"] == REAL for m in matches)
