@@ -72,20 +72,28 @@ class LogPipelineModule:
         state = build_state(self.config)
         self.pipeline = build_pipeline(self.config, state)
         log.info("log pipeline started", extra={"rules": len(self.pipeline.rules)})
-        packets = ctx.bus.subscribe("packets", "log_pipeline")
-        chunks = ctx.bus.subscribe("logs", "log_pipeline")  # lines other modules collect (container logs)
+        sources = self.config.section("log_pipeline").sources
+        subs = []
         self.collectors = _collectors(self.config, ctx.data_dir)
         tasks = [asyncio.create_task(c.run(self.emit), name=f"lp-{c.name}") for c in self.collectors]
-        tasks.append(asyncio.create_task(self._packets(packets), name="lp-packets"))
-        tasks.append(asyncio.create_task(self._chunks(chunks), name="lp-bus-logs"))
+        # a bus source left out of `sources` is not subscribed, so its publisher is never held back by us
+        if "ebpf" in sources:
+            subs.append(packets := ctx.bus.subscribe("packets", "log_pipeline"))
+            tasks.append(asyncio.create_task(self._packets(packets), name="lp-packets"))
+        if "container" in sources:
+            subs.append(chunks := ctx.bus.subscribe("logs", "log_pipeline"))  # lines other modules collect
+            tasks.append(asyncio.create_task(self._chunks(chunks), name="lp-bus-logs"))
+        if not tasks:  # nothing to read yet: stay up for reloads and control requests
+            tasks.append(asyncio.get_running_loop().create_future())
+        log.info("log sources", extra={"sources": list(sources), "collectors": [c.name for c in self.collectors]})
         try:
             await asyncio.gather(*tasks)
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            ctx.bus.unsubscribe(packets)
-            ctx.bus.unsubscribe(chunks)
+            for sub in subs:
+                ctx.bus.unsubscribe(sub)
 
     async def emit(self, chunk: bytes, source: str) -> None:
         """Called by collectors with a buffer of whole lines."""
