@@ -28,7 +28,7 @@ def generate(
     name: Optional[str] = typer.Option(None, "--name", help="document/project name (default: the folder name)"),
     exclude: list[str] = typer.Option([], "--exclude", help="glob of paths to skip (added to sbom.exclude)"),
     engine: str = typer.Option("fast", "--engine", help="CycloneDX writer: fast (direct) or lib (cyclonedx-python-lib model; slow above a few thousand packages)"),
-    config: Optional[Path] = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml)"),
 ) -> None:
     """Write an SBOM of every package in the lockfiles found under --dir, with the dependency graph.
 
