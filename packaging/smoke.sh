@@ -17,9 +17,10 @@ echo "smoke: --version ok ($(awk "BEGIN{printf \"%.2f\", $t1-$t0}")s wall), bina
 # The seed's command names: one binary, acting as `daemon` or `cli` by the name it is run under.
 ln -s "$(readlink -f "$BIN")" "$work/ironpost-cli"
 ln -s "$(readlink -f "$BIN")" "$work/ironpost-daemon"
-"$work/ironpost-cli" config validate --config ironpost.toml.example | grep -q "is valid"
-"$work/ironpost-cli" --help | grep -q "ironpost-cli"
-"$work/ironpost-daemon" --help | grep -q "ironpost-daemon"
+# (output captured first: grep -q closing the pipe early would fail the writer under pipefail)
+out=$("$work/ironpost-cli" config validate --config ironpost.toml.example); grep -q "is valid" <<<"$out"
+out=$("$work/ironpost-cli" --help); grep -q "Usage: ironpost-cli " <<<"$out"
+out=$("$work/ironpost-daemon" --help); grep -q "Usage: ironpost-daemon " <<<"$out"
 echo "smoke: ironpost-cli and ironpost-daemon symlinks ok"
 printf '[general]\nlog_level = "nope"\n' > "$work/bad.toml"
 if "$BIN" cli config validate --config "$work/bad.toml" 2>"$work/err"; then
