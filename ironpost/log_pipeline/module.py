@@ -17,6 +17,7 @@ from ironpost.core.config import Config
 from ironpost.core.errors import LogPipelineError
 from ironpost.core.events import LogChunk
 from ironpost.core.module import ModuleContext
+from ironpost.log_pipeline.buffer import LineBuffer
 from ironpost.log_pipeline.pipeline import Pipeline
 from ironpost.log_pipeline.rules.loader import load_rules_strict
 
@@ -66,6 +67,8 @@ class LogPipelineModule:
         self.published = 0
         self.reloads = 0
         self.bus_chunks = 0
+        sec = config.section("log_pipeline")
+        self.buffer = LineBuffer(sec.buffer_lines, sec.buffer_drop_policy)
 
     async def run(self, ctx: ModuleContext) -> None:
         self._bus = ctx.bus
@@ -75,7 +78,8 @@ class LogPipelineModule:
         sources = self.config.section("log_pipeline").sources
         subs = []
         self.collectors = _collectors(self.config, ctx.data_dir)
-        tasks = [asyncio.create_task(c.run(self.emit), name=f"lp-{c.name}") for c in self.collectors]
+        tasks = [asyncio.create_task(c.run(self._intake(c)), name=f"lp-{c.name}") for c in self.collectors]
+        tasks.append(asyncio.create_task(self._drain(), name="lp-engine"))
         # a bus source left out of `sources` is not subscribed, so its publisher is never held back by us
         if "ebpf" in sources:
             subs.append(packets := ctx.bus.subscribe("packets", "log_pipeline"))
@@ -83,8 +87,6 @@ class LogPipelineModule:
         if "container" in sources:
             subs.append(chunks := ctx.bus.subscribe("logs", "log_pipeline"))  # lines other modules collect
             tasks.append(asyncio.create_task(self._chunks(chunks), name="lp-bus-logs"))
-        if not tasks:  # nothing to read yet: stay up for reloads and control requests
-            tasks.append(asyncio.get_running_loop().create_future())
         log.info("log sources", extra={"sources": list(sources), "collectors": [c.name for c in self.collectors]})
         try:
             await asyncio.gather(*tasks)
@@ -95,8 +97,23 @@ class LogPipelineModule:
             for sub in subs:
                 ctx.bus.unsubscribe(sub)
 
+    def _intake(self, collector):
+        """How a collector hands over lines: a tailed file waits for room (the file keeps what it
+        has not given us yet); network sources go through the drop policy."""
+        if getattr(collector, "lossless", False):
+            return self.buffer.put_wait
+
+        async def put(chunk: bytes, source: str) -> None:
+            self.buffer.put_nowait(chunk, source)
+        return put
+
+    async def _drain(self) -> None:
+        while True:
+            chunk, source = await self.buffer.get()
+            await self.emit(chunk, source)
+
     async def emit(self, chunk: bytes, source: str) -> None:
-        """Called by collectors with a buffer of whole lines."""
+        """Run a buffer of whole lines through the rules and publish the alerts."""
         pipe = self.pipeline
         if pipe is None or not chunk:
             return
@@ -112,7 +129,7 @@ class LogPipelineModule:
             ev = await sub.get()
             if isinstance(ev, LogChunk):
                 self.bus_chunks += 1
-                await self.emit(ev.raw(), ev.source)
+                await self.buffer.put_wait(ev.raw(), ev.source)
 
     async def _packets(self, sub) -> None:
         while True:
@@ -127,7 +144,7 @@ class LogPipelineModule:
 
     def metrics(self) -> dict[str, float]:
         m: dict[str, float] = {"lp_alerts_published_total": float(self.published), "lp_reloads_total": float(self.reloads),
-                                  "lp_bus_log_chunks_total": float(self.bus_chunks)}
+                                  "lp_bus_log_chunks_total": float(self.bus_chunks), **self.buffer.metrics()}
         if self.pipeline is not None:
             m.update(self.pipeline.metrics())
         for c in self.collectors:
@@ -142,6 +159,8 @@ class LogPipelineModule:
         # shared (Redis) state survives a reload as is; in-process counts start afresh with the new rules
         self.pipeline = build_pipeline(config, build_state(config))  # raises RuleError: the old pipeline stays
         self.config = config
+        sec = config.section("log_pipeline")
+        self.buffer.max_lines, self.buffer.drop_policy = sec.buffer_lines, sec.buffer_drop_policy
         self.reloads += 1
         log.info("rules reloaded", extra={"rules": len(self.pipeline.rules)})
 

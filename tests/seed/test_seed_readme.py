@@ -218,6 +218,26 @@ def test_seed_policy_validates(seed):
     assert "isolate_high_severity" in r.stdout and "network_disconnect" in r.stdout and "0 errors" in r.stdout
 
 
+def test_in_memory_state_is_bounded_at_100k_groups_and_counted(seed):
+    """The seed's "threshold counters: 100k entries" and "alert dedup: 100k entries": one bound,
+    max_groups, for both; beyond it the least recently used group is evicted and counted."""
+    from ironpost.core.config import parse_config
+    from ironpost.log_pipeline.pipeline import Pipeline
+    from ironpost.log_pipeline.rules.loader import load_rules_strict
+
+    assert parse_config({}, environ={}).log_pipeline.max_groups == 100_000
+    rules = load_rules_strict(seed / "rules")
+    for fast in (True, False):  # counted in the compiled matcher, or in Python (MemoryState)
+        pipe = Pipeline(rules, max_groups=100, fast_thresholds=fast)
+        text = "".join(f"<34>1 2026-12-04T10:30:00Z host sshd - - - Failed password for root from 10.9.{i // 250}.{i % 250}\n"
+                       for i in range(150)).encode()
+        pipe.process(text, "test")
+        m = pipe.metrics()
+        groups = m["lp_fast_groups"] if fast else m["lp_state_groups"]
+        evicted = m.get("lp_fast_evictions_total", 0) + m["lp_state_evictions_total"]
+        assert groups <= 100 and evicted >= 50, (fast, m)
+
+
 # ---- SBOM ------------------------------------------------------------------------------------------
 
 LOCK = {"name": "project", "version": "1.0.0", "lockfileVersion": 3, "requires": True, "packages": {
@@ -324,6 +344,10 @@ def test_daemon_with_the_seed_config_detects_and_answers_every_cli_line(seed):
 
             r = run(CLI_LINES["metrics"], seed, env=env)
             assert r.returncode == 0 and re.search(r"lp_alerts_published_total\S* [2-9]", r.stdout), r.stdout
+            # the seed's log buffer of 100k lines, counted (threshold state is in Redis here, with TTLs)
+            for pattern in (r"lp_buffer_capacity_lines\S* 100000\b", r"lp_buffer_dropped_lines_total\S* 0\b",
+                            r"lp_alerts_deduped_total\S* \d", r"lp_lines_total\S* 10\b"):
+                assert re.search(pattern, r.stdout), (pattern, r.stdout)
             r = run(CLI_LINES["reload"], seed, env=env)
             assert r.returncode == 0, r.stdout + r.stderr
             r = run(CLI_LINES["actions"], seed, env=env)

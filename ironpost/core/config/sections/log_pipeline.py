@@ -39,6 +39,12 @@ LOG_PIPELINE = Section(
                       min=0, max=9999),
         "max_groups": Field("int", 100_000, "threshold/dedup groups kept in memory; least recently used evicted (counted)",
                             min=100, max=10_000_000),
+        "buffer_lines": Field("int", 100_000, "log lines queued between the collectors and the rules engine", min=16,
+                              max=10_000_000),
+        "buffer_drop_policy": Field(
+            "choice", "oldest", "when the buffer is full, lines from syslog are dropped (and counted): the oldest "
+            "queued, or the newest arriving; tailed files and container logs wait instead, as they lose nothing by "
+            "waiting", choices=("oldest", "newest")),
     },
     doc="log pipeline: collectors, parsers, rules",
     subsections=("storage",),
