@@ -122,6 +122,10 @@ class LogPipelineModule:
 
     async def _publish(self, alert) -> None:
         self.published += 1
+        # one line per alert (rules rate-limit them), carrying the trace id that the stored alert
+        # and any action taken on it share, so the journal can be followed across modules
+        log.info("alert fired", extra={"rule_id": alert.rule_id, "severity": alert.severity, "src_ip": alert.src_ip,
+                                       "count": alert.count, "trace_id": alert.trace_id})
         await self._bus.publish("alerts", alert)
 
     async def _chunks(self, sub) -> None:

@@ -359,6 +359,9 @@ def test_daemon_with_the_seed_config_detects_and_answers_every_cli_line(seed):
         text = log.read_text()
         records = [orjson.loads(line) for line in text.splitlines() if line.strip()]  # log_format = "json"
         assert records and all("level" in r and "msg" in r for r in records)
+        fired = [r for r in records if r["msg"] == "alert fired"]
+        assert {r["src_ip"] for r in fired} == {a, b}
+        assert all(r["rule_id"] == "ssh_brute_force" and re.fullmatch(r"[0-9a-f]{32}", r["trace_id"]) for r in fired)
         assert "s3cret-pw" not in text
         shown = run(CLI_LINES["show"], seed, env=env).stdout
         assert "postgres:***@" in shown and "s3cret-pw" not in shown
@@ -371,3 +374,73 @@ def _wait_until(pred, timeout: float) -> bool:
             return True
         time.sleep(0.25)
     return pred()
+
+
+# ---- the seed's other promises ---------------------------------------------------------------------
+
+def test_regex_over_1000_characters_is_refused_with_a_clear_error(seed):
+    long = "a" * 1001
+    (seed / "rules" / "long.yaml").write_text(
+        f"id: long\ntitle: t\nseverity: low\ndetection:\n  conditions:\n    - field: message\n      operator: regex\n      value: '{long}'\n")
+    r = run(CLI_LINES["rules_validate"], seed)
+    assert r.returncode == 1
+    assert "long.yaml:8 [long]: regex is 1001 characters; the limit is 1000" in r.stdout
+    assert "1 rule(s) valid, 1 problem(s)" in r.stdout  # the seed's rule beside it still loads
+    (seed / "rules" / "long.yaml").write_text((seed / "rules" / "long.yaml").read_text().replace(long, "a" * 1000))
+    assert run(CLI_LINES["rules_validate"], seed).returncode == 0
+
+
+def _unit(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith(("#", "[")) and "=" in line:
+            k, v = line.split("=", 1)
+            out.setdefault(k, []).append(v)
+    return out
+
+
+def test_systemd_unit_is_hardened_and_verifies(tmp_path):
+    unit = ROOT / "packaging" / "ironpost.service"
+    keys = _unit(unit)
+    assert keys["ExecStart"] == ["/usr/bin/ironpost-daemon --config /etc/ironpost/ironpost.toml"]
+    assert keys["ProtectSystem"] == ["strict"] and keys["NoNewPrivileges"] == ["yes"]
+    assert keys["CapabilityBoundingSet"] == ["CAP_NET_BIND_SERVICE CAP_DAC_READ_SEARCH"]  # log pipeline + container guard
+    assert "/var/lib/ironpost" in keys["ReadWritePaths"][0].split()  # the default data_dir, the only place written
+    ebpf = _unit(ROOT / "packaging" / "ironpost.service.d" / "ebpf.conf")
+    assert {"CAP_BPF", "CAP_NET_ADMIN", "CAP_PERFMON"} <= set(ebpf["CapabilityBoundingSet"][0].split())
+    support.need(support.have("systemd-analyze"), "systemd-analyze not installed")
+    exe = BIN / "ironpost-daemon"
+    support.need(exe.exists(), f"{exe} missing: reinstall the package")
+    (tmp_path / "ironpost.service").write_text(unit.read_text().replace("/usr/bin/ironpost-daemon", str(exe)))
+    (tmp_path / "ironpost.service.d").mkdir()
+    (tmp_path / "ironpost.service.d" / "ebpf.conf").write_text(
+        (ROOT / "packaging" / "ironpost.service.d" / "ebpf.conf").read_text())
+    r = subprocess.run(["systemd-analyze", "verify", "ironpost.service"], cwd=tmp_path, capture_output=True, text=True,
+                       env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"}, timeout=60)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+
+
+def test_log_format_pretty_and_json(seed):
+    """log_format = "json" | "pretty" for the daemon's own log (the journal gets what stderr gets)."""
+    import io
+    import logging
+
+    from ironpost.core.logging import setup_logging, trace_id_var
+
+    log = logging.getLogger("ironpost.seed")
+    for fmt in ("json", "pretty"):
+        buf = io.StringIO()
+        setup_logging("info", fmt, stream=buf)
+        token = trace_id_var.set("0123456789abcdef0123456789abcdef")
+        try:
+            log.info("store at postgresql://ironpost:hunter2@db/ironpost unreachable", extra={"dsn_hint": "password=hunter2"})
+        finally:
+            trace_id_var.reset(token)
+        out = buf.getvalue()
+        assert "hunter2" not in out and "ironpost:***@db" in out and "password=***" in out
+        if fmt == "json":
+            rec = orjson.loads(out)
+            assert rec["trace_id"] == "0123456789abcdef0123456789abcdef" and rec["level"] == "info"
+        else:
+            assert "INFO" in out and "trace_id=0123456789abcdef0123456789abcdef" in out
+    setup_logging("info", "json")
