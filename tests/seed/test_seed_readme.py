@@ -444,3 +444,12 @@ def test_log_format_pretty_and_json(seed):
         else:
             assert "INFO" in out and "trace_id=0123456789abcdef0123456789abcdef" in out
     setup_logging("info", "json")
+
+
+def test_actions_list_reads_since_like_alerts_list(seed):
+    (seed / "ironpost.toml").write_text("[general]\ndata_dir = \"data\"\n")  # SQLite in the temp dir
+    for since in ("1 hour ago", "3600"):
+        r = run(f'actions list --limit 50 --since "{since}"', seed)
+        assert r.returncode == 0 and "no actions recorded" in r.stdout, r.stderr
+    r = run('actions list --since "whenever"', seed)
+    assert r.returncode == 2 and "cannot read 'whenever' as a time" in r.stderr
