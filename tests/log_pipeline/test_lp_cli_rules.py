@@ -69,3 +69,19 @@ def test_explain_reports_each_condition():
     assert first["held"] is False and "'sshd' does not equal 'sudo'" in first["why"] and first["line"] == 8
     r = runner.invoke(app, ["explain", "--rule", str(RULES / "ssh_brute_force.yaml"), "--line", line])
     assert r.exit_code == 0 and "MATCH" in r.stdout and "held" in r.stdout and "src_ip = '173.234.31.186'" in r.stdout
+
+
+def test_validate_counts_never_go_negative(tmp_path):
+    (tmp_path / "good.yaml").write_text("id: g\ntitle: t\nseverity: low\ndetection:\n  conditions:\n"
+                                        "    - field: message\n      operator: contains\n      value: x\n")
+    (tmp_path / "broken.yaml").write_text("id: b\ntitle: t\nseverity: low\ndetection:\n  conditions: []\n  colour: red\n")
+    r = runner.invoke(app, ["validate", "--dir", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "1 rule(s) valid, 2 problem(s)" in r.output
+
+
+def test_test_without_input_summarizes_the_rules():
+    # CliRunner's stdin is not a terminal and empty: the rules are summarized after reading nothing
+    r = runner.invoke(app, ["test", "--rule", str(RULES / "ssh_brute_force.yaml")], input="")
+    assert r.exit_code == 0, r.output
+    assert "ssh_brute_force (high)" in r.stdout and "alerts: 5 matching lines within 60s per src_ip" in r.stdout

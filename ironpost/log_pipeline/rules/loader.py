@@ -107,7 +107,7 @@ class _Checker:
         if inp is not None and inp.value not in INPUTS:
             self.err(inp.line, f"input must be one of {', '.join(INPUTS)}")
         conds = self.detection(d.get("detection"), doc.line)
-        threshold = self.threshold(d.get("threshold"))
+        threshold = self.threshold(self.threshold_node(d))
         tags = d.get("tags")
         if tags is not None and not (isinstance(tags.value, list) and all(isinstance(t.value, str) for t in tags.value)):
             self.err(tags.line, "tags must be a list of text")
@@ -173,11 +173,22 @@ class _Checker:
             self.err(n.line, "session.new_user compares with the users of the 'after' rules: name them")
         return out
 
+    def threshold_node(self, d: dict) -> Node | None:
+        """The threshold: inside detection (the seed's form) or at top level, the same meaning.
+        Both at once would leave one silently ignored, so that is an error."""
+        top = d.get("threshold")
+        det = d.get("detection")
+        inner = det.value.get("threshold") if det is not None and isinstance(det.value, dict) else None
+        if top is not None and inner is not None:
+            self.err(top.line, f"threshold is given twice (here and in detection at line {inner.line}); keep one")
+            return None
+        return inner if inner is not None else top
+
     def detection(self, det: Node | None, line: int) -> list:
         if det is None or not isinstance(det.value, dict):
             self.err(det.line if det else line, "detection must be a mapping with a 'conditions' list")
             return []
-        self.keys(det, {"conditions"}, "detection")
+        self.keys(det, {"conditions", "threshold"}, "detection")
         cl = det.value.get("conditions")
         if cl is None or not isinstance(cl.value, list) or not cl.value:
             self.err(cl.line if cl else det.line, "detection.conditions must be a non-empty list")
