@@ -242,6 +242,14 @@ class Pipeline:
         conds = []
         for c in rule.conditions:
             held, why = c.evaluate(rec)
+            pat = c.hs_pattern() if rule.input == "logs" else None
+            if pat is not None:
+                # The daemon's answer is the matcher's, on the raw bytes (a field's text has
+                # invalid UTF-8 replaced), so explain asks the same matcher.
+                one = type(self.compiled.matcher)([(pat, c.caseless, TEXT_FIELD_IDS[c.field], 0)], 1)
+                scanned = bool(one.scan(raw + b"\n", year, ref_month, self.max_line, self.json_max_depth)[0])
+                if scanned != held:
+                    held, why = scanned, f"{why}; but the line's raw bytes {'match' if scanned else 'do not match'}"
             conds.append({
                 "field": c.field,
                 "operator": c.operator,
