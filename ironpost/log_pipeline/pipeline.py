@@ -7,6 +7,7 @@ Hyperscan cannot check, and hands each match to the threshold engine.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter
@@ -19,6 +20,8 @@ from ironpost.log_pipeline.parsers import parse
 from ironpost.log_pipeline.parsers.logparse_py import want_mask
 from ironpost.log_pipeline.rules.compile import compile_rules
 from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS, Rule
+
+log = logging.getLogger("ironpost.log_pipeline")
 
 MatchHook = Callable[[Rule, dict, str], None]
 # what an alert carries from the line, besides the fields its rule looks at
@@ -113,6 +116,11 @@ class Pipeline:
             cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want)
         for k, v in stats.items():
             self.stats[k] += v
+        if stats.get("scan_errors"):
+            # a line Hyperscan could not scan is unknown, not clean: say so loudly
+            log.error("hyperscan scan failed; lines counted as unscanned", extra={
+                "scan_errors": stats["scan_errors"], "lines_unscanned": stats.get("lines_unscanned", 0),
+                "hs_error": getattr(m, "last_scan_error", None), "source": source})
         out: list[AlertEvent] = []
         log_rules = self.compiled.log_rules
         py_conds = self.compiled.py_conditions
@@ -215,6 +223,8 @@ class Pipeline:
         m["lp_json_errors_total"] = float(s["json_errors"])
         m["lp_json_depth_errors_total"] = float(s["json_depth_errors"])
         m["lp_candidates_total"] = float(s["candidates"])
+        m["lp_scan_errors_total"] = float(s["scan_errors"])
+        m["lp_lines_unscanned_total"] = float(s["lines_unscanned"])
         m["lp_packets_total"] = float(s["packets"])
         for fmt in ("raw", "rfc3164", "rfc5424", "json"):
             m[f'lp_lines_format_total{{format="{fmt}"}}'] = float(s[fmt])
@@ -250,6 +260,14 @@ class Pipeline:
         conds = []
         for c in rule.conditions:
             held, why = c.evaluate(rec)
+            pat = c.hs_pattern() if rule.input == "logs" else None
+            if pat is not None:
+                # The daemon's answer is the matcher's, on the raw bytes (a field's text has
+                # invalid UTF-8 replaced), so explain asks the same matcher.
+                one = type(self.compiled.matcher)([(pat, c.caseless, TEXT_FIELD_IDS[c.field], 0)], 1)
+                scanned = bool(one.scan(raw + b"\n", year, ref_month, self.max_line, self.json_max_depth)[0])
+                if scanned != held:
+                    held, why = scanned, f"{why}; but the line's raw bytes {'match' if scanned else 'do not match'}"
             conds.append({
                 "field": c.field,
                 "operator": c.operator,

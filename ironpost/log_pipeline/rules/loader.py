@@ -26,6 +26,7 @@ from ironpost.log_pipeline.rules.model import (
     Rule,
     Session,
     Threshold,
+    hs_regex,
 )
 
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
@@ -239,8 +240,11 @@ class _Checker:
             else:
                 try:
                     re.compile(value)
+                    re.compile(hs_regex(value))  # what the matcher and `rules explain` really run
                 except re.error as exc:
                     self.err(vline, f"invalid regex: {exc}")
+                except ValueError as exc:
+                    self.err(vline, f"regex not supported: {exc}")
         elif o == "in":
             if not isinstance(value, list) or not value or not all(isinstance(x, (str, int, float)) for x in value):
                 self.err(vline, "'in' needs a non-empty list of values")
