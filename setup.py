@@ -13,7 +13,7 @@ from setuptools import Extension, setup
 HERE = Path(__file__).parent
 # name -> extra Extension kwargs (libraries, include dirs) for extensions that link C libraries
 EXT_LIBS = {
-    "matcher": {"libraries": ["hs"], "include_dirs": ["/usr/include/hs"]},
+    "matcher": {"libraries": ["hs", "pcre2-8"], "include_dirs": ["/usr/include/hs"]},
 }
 
 extensions = []

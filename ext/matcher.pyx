@@ -14,6 +14,12 @@ Every hs_scan return code is checked: a failed call is counted (stats "scan_erro
 line it belonged to is counted as unscanned ("lines_unscanned") and never reported as clean or
 as a candidate; `last_scan_error` keeps the latest Hyperscan error code.
 
+Rules whose `extract:` patterns yield only src_ip and user can have them applied here too
+(set_extract): PCRE2, byte semantics like the twin's `re.ASCII`, on the candidate lines of that
+rule only, so a threshold keyed by the rule's own address stays in C. An address is kept in C
+only when it is already in the canonical form the twin would print (else, and on a PCRE2 error,
+the line goes to Python for that rule, which feeds the same counters through agg_record()).
+
 Threads: one Matcher is not thread-safe. Its Hyperscan scratch and its per-rule match counters
 are shared by every scan and used without the GIL, so two threads scanning at once would
 corrupt each other's results. scan() refuses that: a second concurrent call raises
@@ -21,12 +27,52 @@ LogPipelineError instead of scanning. Give each thread its own Matcher (compile_
 pipeline ever scans in parallel.
 """
 
-from libc.stdlib cimport realloc, calloc
+from libc.stdlib cimport realloc, calloc, free
+from libc.string cimport strlen
 from libc.string cimport memset, memmove, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 import heapq
 from lp_parse cimport *
 from ironpost.core.errors import LogPipelineError
+
+cdef extern from *:
+    """
+    #define PCRE2_CODE_UNIT_WIDTH 8
+    #include <pcre2.h>
+    """
+    ctypedef struct pcre2_code:
+        pass
+    ctypedef struct pcre2_match_data:
+        pass
+    ctypedef size_t PCRE2_SIZE
+    ctypedef const unsigned char* PCRE2_SPTR
+    pcre2_code* pcre2_compile(PCRE2_SPTR pattern, PCRE2_SIZE length, unsigned int options, int* errorcode,
+                              PCRE2_SIZE* erroroffset, void* ccontext) nogil
+    int pcre2_jit_compile(pcre2_code* code, unsigned int options) nogil
+    pcre2_match_data* pcre2_match_data_create_from_pattern(const pcre2_code* code, void* gcontext) nogil
+    int pcre2_match(const pcre2_code* code, PCRE2_SPTR subject, PCRE2_SIZE length, PCRE2_SIZE startoffset,
+                    unsigned int options, pcre2_match_data* md, void* mcontext) nogil
+    PCRE2_SIZE* pcre2_get_ovector_pointer(pcre2_match_data* md) nogil
+    int pcre2_substring_number_from_name(const pcre2_code* code, PCRE2_SPTR name) nogil
+    void pcre2_code_free(pcre2_code* code) nogil
+    void pcre2_match_data_free(pcre2_match_data* md) nogil
+    int pcre2_get_error_message(int errorcode, unsigned char* buffer, PCRE2_SIZE bufflen) nogil
+    unsigned int PCRE2_JIT_COMPLETE
+    PCRE2_SIZE PCRE2_UNSET
+    int PCRE2_ERROR_NOMATCH
+
+cdef extern from "arpa/inet.h" nogil:
+    const char* inet_ntop(int af, const void* src, char* dst, unsigned int size)
+
+cdef enum:
+    F_SRC_HOST = 9  # a group field beyond the parsed ones: the DNS name an extract pattern found
+
+ctypedef struct Extractor:
+    pcre2_code* code
+    pcre2_match_data* md
+    int field
+    int g_src   # capture group number of src_ip, or -1
+    int g_user  # of user, or -1
 
 include "lp_record.pxi"
 include "lp_json.pxi"
@@ -179,6 +225,17 @@ cdef class Matcher:
     cdef readonly long long scan_errors
     cdef readonly long long lines_unscanned
     cdef readonly int last_scan_error
+    cdef Extractor* ext
+    cdef int n_ext, cap_ext
+    cdef int* ext_first     # per rule: index of its first extractor, and how many
+    cdef int* ext_n
+    cdef char* ext_decl     # per rule: bit 1 src_ip, bit 2 user declared by its patterns
+    cdef readonly long long extract_errors
+    cdef char* sess_on       # per rule: its matches are remembered in the pipeline's session table
+    cdef int* sess_key       # per rule: up to 4 key fields (text field id, or -1 for the pid)
+    cdef int* sess_nkey
+    cdef object sess_cb      # (rule, key tuple, src_ip, user, ts) -> True when the line must go to Python
+    cdef readonly long long extract_fallbacks
 
 
     cdef void _init_ctx(self, ScanCtx* ctx) noexcept:
@@ -199,6 +256,16 @@ cdef class Matcher:
         self.scratch = NULL
         self.groups = NULL
         self.agg_on = NULL
+        self.ext = NULL
+        self.ext_first = NULL
+        self.ext_n = NULL
+        self.ext_decl = NULL
+        self.sess_on = NULL
+        self.sess_key = NULL
+        self.sess_nkey = NULL
+        self.sess_cb = None
+        self.n_ext = 0
+        self.cap_ext = 0
 
     def __init__(self, list patterns, int n_rules, always=()):
         cdef Py_ssize_t i, n = len(patterns)
@@ -240,6 +307,15 @@ cdef class Matcher:
         if (self.agg_on == NULL or self.agg_count == NULL or self.agg_nf == NULL or self.agg_fields == NULL
                 or self.agg_window == NULL or self.agg_dedup == NULL or self.agg_matches == NULL
                 or self.agg_deduped == NULL):
+            raise MemoryError()
+        self.ext_first = <int*>calloc(n_rules + 1, sizeof(int))
+        self.ext_n = <int*>calloc(n_rules + 1, sizeof(int))
+        self.ext_decl = <char*>calloc(n_rules + 1, 1)
+        self.sess_on = <char*>calloc(n_rules + 1, 1)
+        self.sess_key = <int*>calloc((n_rules + 1) * 4, sizeof(int))
+        self.sess_nkey = <int*>calloc(n_rules + 1, sizeof(int))
+        if (self.ext_first == NULL or self.ext_n == NULL or self.ext_decl == NULL or self.sess_on == NULL
+                or self.sess_key == NULL or self.sess_nkey == NULL):
             raise MemoryError()
         self.gindex = {}
         self.free_slots = []
@@ -319,6 +395,18 @@ cdef class Matcher:
             for g in range(self.ngroups):
                 free(self.groups[g].buf)
             free(self.groups)
+        cdef int x
+        if self.ext != NULL:
+            for x in range(self.n_ext):
+                pcre2_match_data_free(self.ext[x].md)
+                pcre2_code_free(self.ext[x].code)
+            free(self.ext)
+        free(self.ext_first)
+        free(self.ext_n)
+        free(self.ext_decl)
+        free(self.sess_on)
+        free(self.sess_key)
+        free(self.sess_nkey)
         if self.agg_on != NULL:
             free(self.agg_on)
             free(self.agg_count)
@@ -342,11 +430,137 @@ cdef class Matcher:
         self.agg_dedup[rule] = dedup
         self.agg_nf[rule] = len(fields)
         for k in range(len(fields)):
-            if not 0 <= fields[k] < NFIELDS:
+            if not 0 <= fields[k] <= F_SRC_HOST:
                 raise ValueError(rule, "bad group field")
             self.agg_fields[rule * NFIELDS + k] = fields[k]
         self.max_groups = max_groups
         self.any_agg = True
+
+    def set_extract(self, int rule, list specs):
+        """The rule's extract patterns, in order: [(field_id, pattern bytes)]; their named groups
+        must be among src_ip and user. Applied to the rule's candidate lines before its C threshold."""
+        cdef int errcode = 0, k, g
+        cdef PCRE2_SIZE erroff = 0
+        cdef pcre2_code* code
+        cdef Extractor* ne
+        cdef unsigned char msg[256]
+        if not 0 <= rule < self.n_rules or self.ext_n[rule]:
+            raise ValueError(rule, "bad or repeated extract spec")
+        self.ext_first[rule] = self.n_ext
+        for field, pat in specs:
+            if not 0 <= field < NFIELDS:
+                raise ValueError(rule, f"field {field} out of range")
+            code = pcre2_compile(<PCRE2_SPTR><const char*>pat, len(pat), 0, &errcode, &erroff, NULL)
+            if code == NULL:
+                pcre2_get_error_message(errcode, msg, sizeof(msg))
+                raise ValueError(rule, f"extract pattern rejected at {erroff}: {(<char*>msg).decode()}")
+            pcre2_jit_compile(code, PCRE2_JIT_COMPLETE)  # falls back to the interpreter where JIT is missing
+            if self.n_ext == self.cap_ext:
+                self.cap_ext = self.cap_ext * 2 + 8
+                ne = <Extractor*>realloc(self.ext, self.cap_ext * sizeof(Extractor))
+                if ne == NULL:
+                    pcre2_code_free(code)
+                    raise MemoryError()
+                self.ext = ne
+            k = self.n_ext
+            self.ext[k].code = code
+            self.ext[k].md = pcre2_match_data_create_from_pattern(code, NULL)
+            self.ext[k].field = field
+            g = pcre2_substring_number_from_name(code, <PCRE2_SPTR><const char*>b"src_ip")
+            self.ext[k].g_src = g if g > 0 else -1
+            g = pcre2_substring_number_from_name(code, <PCRE2_SPTR><const char*>b"user")
+            self.ext[k].g_user = g if g > 0 else -1
+            self.n_ext += 1
+            self.ext_n[rule] += 1
+            if self.ext[k].md == NULL:
+                raise MemoryError()
+            if self.ext[k].g_src > 0:
+                self.ext_decl[rule] |= 1
+            if self.ext[k].g_user > 0:
+                self.ext_decl[rule] |= 2
+
+    cdef int _extract(self, const char* b, LineRec* r, int rule) noexcept nogil:
+        """Apply the rule's extractors to r (as Rule.apply_extract does): 0 done, 1 the twin's
+        result would differ from what C can express here (the line goes to Python), -1 PCRE2 error."""
+        cdef int k, x, rc
+        cdef bint got_src = False, got_user = False
+        cdef PCRE2_SIZE* ov
+        cdef Extractor* e
+        cdef Py_ssize_t s, n
+        for k in range(self.ext_n[rule]):
+            x = self.ext_first[rule] + k
+            e = &self.ext[x]
+            if r.len[e.field] < 0:
+                continue
+            rc = pcre2_match(e.code, <PCRE2_SPTR>(b + r.off[e.field]), <PCRE2_SIZE>r.len[e.field], 0, 0, e.md, NULL)
+            if rc == PCRE2_ERROR_NOMATCH:
+                continue
+            if rc < 0:
+                self.extract_errors += 1
+                return -1
+            ov = pcre2_get_ovector_pointer(e.md)
+            if not got_src and e.g_src > 0 and e.g_src < rc and ov[2 * e.g_src] != PCRE2_UNSET:
+                r.off[F_SRC_IP] = r.off[e.field] + <Py_ssize_t>ov[2 * e.g_src]
+                r.len[F_SRC_IP] = <Py_ssize_t>(ov[2 * e.g_src + 1] - ov[2 * e.g_src])
+                got_src = True
+            if not got_user and e.g_user > 0 and e.g_user < rc and ov[2 * e.g_user] != PCRE2_UNSET:
+                r.off[F_USER] = r.off[e.field] + <Py_ssize_t>ov[2 * e.g_user]
+                r.len[F_USER] = <Py_ssize_t>(ov[2 * e.g_user + 1] - ov[2 * e.g_user])
+                got_user = True
+        if self.ext_decl[rule] & 1:
+            r.port = -1  # the built-in port belonged to the built-in guess of the address
+            if not got_src:
+                r.len[F_SRC_IP] = -1
+        if self.ext_decl[rule] & 2 and not got_user:
+            r.len[F_USER] = -1
+        if got_src:
+            s = r.off[F_SRC_IP]
+            n = r.len[F_SRC_IP]
+            if canonical_address(b, &s, &n) == 0:
+                return 1
+            r.off[F_SRC_IP] = s
+            r.len[F_SRC_IP] = n
+        return 0
+
+    def set_session(self, int rule, tuple key, callback):
+        """Report this rule's C-counted matches to a session table: callback(rule, key, src_ip,
+        user, ts) with key built from `key` (text field ids, -1 = pid); a True answer sends the
+        line to Python instead (the session waits for an address: Python resolves it)."""
+        cdef int k
+        if not 0 <= rule < self.n_rules or not 0 < len(key) <= 4:
+            raise ValueError(rule, "bad session spec")
+        for k in range(len(key)):
+            if not -1 <= key[k] < NFIELDS:
+                raise ValueError(rule, "bad session key field")
+            self.sess_key[rule * 4 + k] = key[k]
+        self.sess_nkey[rule] = len(key)
+        self.sess_on[rule] = 1
+        self.sess_cb = callback
+
+    cdef bint _remember(self, const char* b, LineRec* r, int rule, double ts) except -1:
+        """True when the session table wants this line in Python."""
+        cdef int k, f
+        parts = []
+        for k in range(self.sess_nkey[rule]):
+            f = self.sess_key[rule * 4 + k]
+            if f < 0:
+                parts.append(r.pid if r.pid >= 0 else None)
+            else:
+                parts.append(dec(b, r.off[f], r.len[f]) if r.len[f] >= 0 else None)
+        addr = dec(b, r.off[F_SRC_IP], r.len[F_SRC_IP]) if r.len[F_SRC_IP] >= 0 else None
+        user = dec(b, r.off[F_USER], r.len[F_USER]) if r.len[F_USER] >= 0 else None
+        return bool(self.sess_cb(rule, tuple(parts), addr, user, ts))
+
+    def agg_record(self, int rule, dict rec, double ts):
+        """Count one match the Python path handled (a fallback line) in this rule's C state:
+        (count, first_seen) when it fires, else None."""
+        cdef int count = 0
+        cdef double first = 0
+        if not self.agg_on[rule]:
+            raise ValueError(rule, "not an aggregated rule")
+        if self._hit(self._key_json(rec, rule), rule, ts, &count, &first):
+            return count, first
+        return None
 
     def take_fired(self):
         """[(record, rule, count, first_seen, ts)] fired since the last call, in event order."""
@@ -471,7 +685,7 @@ cdef class Matcher:
         cdef unsigned int ln
         for k in range(self.agg_nf[rule]):
             f = self.agg_fields[rule * NFIELDS + k]
-            total += 4 + (r.len[f] if r.len[f] > 0 else 0)
+            total += 4 + (r.len[f] if f < NFIELDS and r.len[f] > 0 else 0)
         if total > 512:
             buf = <char*>malloc(total)
             if buf == NULL:
@@ -481,7 +695,7 @@ cdef class Matcher:
             o = 4
             for k in range(self.agg_nf[rule]):
                 f = self.agg_fields[rule * NFIELDS + k]
-                n = r.len[f]
+                n = r.len[f] if f < NFIELDS else -1  # src_host: only lines C hands to Python have one
                 ln = 0xFFFFFFFF if n < 0 else <unsigned int>n
                 memcpy(buf + o, &ln, 4)
                 o += 4
@@ -495,10 +709,11 @@ cdef class Matcher:
 
     cdef bytes _key_json(self, dict d, int rule):
         """Same layout as _key_rec, from a JSON record's values."""
-        cdef int k
+        cdef int k, f
         parts = [(<unsigned int>rule).to_bytes(4, "little")]
         for k in range(self.agg_nf[rule]):
-            v = scan_value(d.get(FIELD_NAMES[self.agg_fields[rule * NFIELDS + k]]))
+            f = self.agg_fields[rule * NFIELDS + k]
+            v = scan_value(d.get(FIELD_NAMES[f] if f < NFIELDS else "src_host"))
             if v is None:
                 parts.append(b"\xff\xff\xff\xff")
             else:
@@ -506,11 +721,22 @@ cdef class Matcher:
                 parts.append(v)
         return b"".join(parts)
 
-    cdef void _agg_rec(self, const char* b, LineRec* r, int rule, double now, long want) except *:
+    cdef bint _agg_rec(self, const char* b, LineRec* r, int rule, double now, long want) except -1:
+        """Count a candidate line in the rule's C state; False when the line must go to Python."""
         cdef int count = 0
         cdef double first = 0, ts = r.ts if r.has_ts else now
+        cdef LineRec own
+        if self.ext_n[rule]:
+            own = r[0]
+            r = &own
+            if self._extract(b, r, rule) != 0:
+                self.extract_fallbacks += 1
+                return False
+        if self.sess_on[rule] and self._remember(b, r, rule, ts):
+            return False
         if self._hit(self._key_rec(b, r, rule), rule, ts, &count, &first):
             self.fired_out.append((make_record(b, r, want), rule, count, first, ts))
+        return True
 
     cdef void _agg_json(self, dict d, int rule, double now) except *:
         cdef int count = 0
@@ -680,11 +906,10 @@ cdef class Matcher:
                 k = i
                 rules = None  # most lines only feed C thresholds: no list for them
                 while k < nhits and hits[k].line == hits[i].line:
-                    if self.any_agg and self.agg_on[hits[k].rule]:
+                    if (self.any_agg and self.agg_on[hits[k].rule] and not (njson and self.ext_n[hits[k].rule])
+                            and (njson or self._agg_rec(b, &cands[hits[k].cand], hits[k].rule, now, want))):
                         if njson:
                             pending.append((hits[k].line, hits[k].rule, hits[k].cand))
-                        else:
-                            self._agg_rec(b, &cands[hits[k].cand], hits[k].rule, now, want)
                     elif rules is None:
                         rules = [hits[k].rule]
                     else:
@@ -696,11 +921,11 @@ cdef class Matcher:
             if njson:
                 for line_no, d, rules in self._scan_json(buf, jsonl, njson, max_line, json_max_depth, stats, counts, want,
                                                          pending, now):
-                    plain = tuple(r for r in rules if not (self.any_agg and self.agg_on[r]))
+                    plain = tuple(r for r in rules if not (self.any_agg and self.agg_on[r] and not self.ext_n[r]))
                     if plain:
                         out.append((line_no, d, plain))
                     if len(plain) != len(rules):
-                        pending.extend((line_no, r, d) for r in rules if self.agg_on[r])
+                        pending.extend((line_no, r, d) for r in rules if self.agg_on[r] and not self.ext_n[r])
                 out.sort(key=_line_of)
                 pending.sort(key=_line_rule)
                 for line_no, r, what in pending:
@@ -763,7 +988,7 @@ cdef class Matcher:
                         continue
                     lazy = self.n_always == 0 and self.any_agg
                     for k in range(ctx.nfired):
-                        if not self.agg_on[ctx.fired[k]]:
+                        if not self.agg_on[ctx.fired[k]] or self.ext_n[ctx.fired[k]]:
                             lazy = False
                     if lazy:
                         # only thresholds counted in C: the group key and event time come from
@@ -857,6 +1082,8 @@ cdef class Matcher:
         cdef Py_ssize_t ln
         parts = [(<unsigned int>rule).to_bytes(4, "little")]
         for k in range(self.agg_nf[rule]):
+            if self.agg_fields[rule * NFIELDS + k] >= NFIELDS:
+                return None
             got = jl_field(jl, self.agg_fields[rule * NFIELDS + k], &p, &ln)
             if got < 0:
                 return None
@@ -866,6 +1093,46 @@ cdef class Matcher:
                 parts.append((<unsigned int>ln).to_bytes(4, "little"))
                 parts.append(PyBytes_FromStringAndSize(p, ln))
         return b"".join(parts)
+
+
+cdef int canonical_address(const char* b, Py_ssize_t* ps, Py_ssize_t* pn) noexcept nogil:
+    """1 when b[s:s+n] (brackets and a ::ffff: prefix of a dotted quad dropped, which moves s/n)
+    is an IP address written exactly as the twin's ipaddress would print it; 0 otherwise."""
+    cdef Py_ssize_t s = ps[0], n = pn[0], k
+    cdef char tmp[64]
+    cdef char back[64]
+    cdef unsigned char bin[16]
+    cdef int af = AF_INET
+    if n >= 2 and b[s] == b'[' and b[s + n - 1] == b']':
+        s += 1
+        n -= 2
+    if n <= 0 or n >= 46:
+        return 0
+    memcpy(tmp, b + s, n)
+    tmp[n] = 0
+    if n > 7 and (tmp[0] == b':' and tmp[1] == b':' and (tmp[2] | 32) == b'f' and (tmp[3] | 32) == b'f'
+                  and (tmp[4] | 32) == b'f' and (tmp[5] | 32) == b'f' and tmp[6] == b':'):
+        if inet_pton(AF_INET, tmp + 7, bin) == 1:
+            s += 7
+            n -= 7
+            memmove(tmp, tmp + 7, n + 1)
+    for k in range(n):
+        if tmp[k] == b':':
+            af = AF_INET6
+            break
+    if inet_pton(af, tmp, bin) != 1:
+        return 0
+    if inet_ntop(af, bin, back, sizeof(back)) == NULL:
+        return 0
+    if <Py_ssize_t>strlen(back) != n or memcmp(back, tmp, n) != 0:
+        return 0
+    if af == AF_INET6:
+        for k in range(n):
+            if tmp[k] == b'.':
+                return 0  # ipaddress prints embedded IPv4 forms in hex
+    ps[0] = s
+    pn[0] = n
+    return 1
 
 
 def _line_of(c):

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # System packages Ironpost builds and tests with (Debian 12). Idempotent; needs root for apt.
-#   build:   gcc and Python headers (present), libhyperscan-dev (the rule matcher links libhs)
+#   build:   gcc and Python headers (present), libhyperscan-dev and libpcre2-dev (the rule matcher links libhs, and libpcre2 for rules' extract patterns)
 #   network: python3-bpfcc + kernel headers (XDP module), iproute2 (tests' veth pairs), nftables (bench peer)
 #   docker:  docker.io + busybox-static (container guard tests run a private, offline dockerd)
 set -euo pipefail
-PKGS=(libhyperscan-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static)
-[[ "${1:-}" == "--build-only" ]] && PKGS=(libhyperscan-dev)
+PKGS=(libhyperscan-dev libpcre2-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static)
+[[ "${1:-}" == "--build-only" ]] && PKGS=(libhyperscan-dev libpcre2-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

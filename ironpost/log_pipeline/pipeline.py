@@ -29,6 +29,27 @@ ALERT_FIELDS = ("timestamp", "message", "host", "process", "src_ip", "user", "rh
 _DETAIL_FIELDS = ("message", "host", "process", "user", "rhost", "src_host", "dst_port", "dst_ip")
 
 
+# fields the compiled matcher can group by: the parsed text fields, and src_host (a DNS name an
+# extract pattern found; such lines are handed to Python, which counts them in the same state)
+_GROUP_FIELD_IDS = {**TEXT_FIELD_IDS, "src_host": len(TEXT_FIELD_IDS)}
+
+
+def _c_extractable(rule: Rule, matcher) -> bool:
+    """Whether the compiled matcher can apply this rule's extract patterns itself."""
+    return (hasattr(matcher, "set_extract") and rule.extract_names <= {"src_ip", "user"}
+            and all(f in TEXT_FIELD_IDS for f, _ in rule.extract))
+
+
+def _c_session(rule: Rule, matcher) -> bool:
+    """No session, or one that only remembers (the compiled matcher reports it back)."""
+    s = rule.session
+    if s is None:
+        return True
+    return (hasattr(matcher, "set_session") and not (s.fill or s.after or s.unless or s.new_user or s.wait_for_address
+                                                     or s.silent)
+            and 0 < len(s.key) <= 4 and all(k == "pid" or k in TEXT_FIELD_IDS for k in s.key))
+
+
 def needed_fields(rules: list[Rule], py_conditions: list) -> list[str] | None:
     """The parsed fields candidates must carry for these rules (None: all of them)."""
     names = set(ALERT_FIELDS)
@@ -77,17 +98,23 @@ class Pipeline:
         self.json_max_depth = json_max_depth
         self.thresholds = ThresholdEngine(state if state is not None else MemoryState(max_keys=max_groups))
         self.agg_rules: set[int] = set()
+        self.sessions = SessionTable(max_sessions=max_groups)
         m = self.compiled.matcher
         if state is None and fast_thresholds and hasattr(m, "aggregate"):
             for ri, rule in enumerate(self.compiled.log_rules):
                 t = rule.threshold
-                if (t is None or t.distinct or rule.extract or rule.session or self.compiled.py_conditions[ri]
-                        or ri in self.compiled.always or not all(f in TEXT_FIELD_IDS for f in t.group_by)):
+                if (t is None or t.distinct or not _c_session(rule, m) or self.compiled.py_conditions[ri]
+                        or ri in self.compiled.always or not all(f in _GROUP_FIELD_IDS for f in t.group_by)
+                        or (rule.extract and not _c_extractable(rule, m))):
                     continue
                 m.aggregate(ri, t.count, t.timeframe_secs, t.dedup_secs if t.dedup_secs is not None else t.timeframe_secs,
-                            tuple(TEXT_FIELD_IDS[f] for f in t.group_by), max_groups)
+                            tuple(_GROUP_FIELD_IDS[f] for f in t.group_by), max_groups)
+                if rule.extract:
+                    m.set_extract(ri, [(TEXT_FIELD_IDS[f], rx.pattern.encode("utf-8")) for f, rx in rule.extract])
+                if rule.session is not None:
+                    m.set_session(ri, tuple(-1 if k == "pid" else TEXT_FIELD_IDS[k] for k in rule.session.key),
+                                  self._remember_in_c)
                 self.agg_rules.add(ri)
-        self.sessions = SessionTable(max_sessions=max_groups)
         self.stats: Counter[str] = Counter()
         self.matches: Counter[str] = Counter()
         self.alerts: Counter[str] = Counter()
@@ -126,10 +153,7 @@ class Pipeline:
         py_conds = self.compiled.py_conditions
         if self.agg_rules:
             for rec, ri, count, first, ts in m.take_fired():
-                rule = log_rules[ri]
-                if self.thresholds.rate_ok(rule, ts):
-                    group = {f: rec.get(f) for f in rule.threshold.group_by}
-                    out.append(self._alert(rule, rec, source, ts, None, group, count, first))
+                self._fired_in_c(log_rules[ri], rec, source, ts, count, first, out)
         for line_rec, rule_idx in cands:
             for ri in rule_idx:
                 rule = log_rules[ri]
@@ -143,6 +167,11 @@ class Pipeline:
                 ts = rec.get("timestamp")
                 if type(ts) is not float:  # a JSON line's own "timestamp" that is no time (as the C thresholds do)
                     ts = now
+                if ri in self.agg_rules:  # a line C handed back (JSON, or an address C cannot vouch for): same counters
+                    got = m.agg_record(ri, rec, ts)
+                    if got is not None:
+                        self._fired_in_c(rule, rec, source, ts, got[0], got[1], out)
+                    continue
                 if rule.session is not None:
                     rec, resolved = self.sessions.observe(rule, rec, ts)
                     for prule, prec in resolved:
@@ -156,6 +185,15 @@ class Pipeline:
                 if alert is not None:
                     out.append(alert)
         return out
+
+    def _remember_in_c(self, ri: int, key: tuple, src_ip, user, ts: float) -> bool:
+        return self.sessions.remember(self.compiled.log_rules[ri], key, src_ip, user, ts)
+
+    def _fired_in_c(self, rule: Rule, rec: dict, source: str, ts: float, count: int, first: float,
+                    out: list) -> None:
+        if self.thresholds.rate_ok(rule, ts):
+            group = {f: rec.get(f) for f in rule.threshold.group_by}
+            out.append(self._alert(rule, rec, source, ts, None, group, count, first))
 
     def process_packet(self, ev: PacketEvent, on_match: MatchHook | None = None) -> list[AlertEvent]:
         rec = {

@@ -57,6 +57,24 @@ class SessionTable:
                 s.last = ts
         return s
 
+    def remember(self, rule: Any, key: tuple, src_ip: str | None, user: str | None, ts: float) -> bool:
+        """What observe() does for a rule whose session block only remembers, for a match counted
+        elsewhere (the compiled matcher). True: the session holds matches waiting for an address
+        that this line gives, so the caller must hand the line to observe() instead."""
+        if key[-1] is None:
+            return False
+        s = self._get(key, ts, rule.session.ttl_secs)
+        if s.pending and src_ip is not None and s.src_ip is None:
+            return True
+        users = s.seen.setdefault(rule.id, set())
+        if len(users) < MAX_USERS:
+            users.add(user)
+        if user is not None and s.user is None:
+            s.user = user
+        if src_ip is not None and s.src_ip is None:
+            s.src_ip = src_ip
+        return False
+
     def observe(self, rule: Any, rec: dict, ts: float) -> tuple[dict | None, list]:
         """(record to match now or None, [(rule, record)] earlier matches this line resolved)."""
         cfg = rule.session

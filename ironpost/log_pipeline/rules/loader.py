@@ -328,7 +328,7 @@ class _Checker:
                 self.err(line, f"regex is {len(pat)} characters; the limit is {MAX_PATTERN}")
                 continue
             try:
-                rx = re.compile(pat)
+                rx = re.compile(pat, re.ASCII)  # byte-like classes, as the compiled matcher's PCRE2
             except re.error as exc:
                 self.err(line, f"invalid extract regex: {exc}")
                 continue

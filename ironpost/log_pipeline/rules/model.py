@@ -324,10 +324,11 @@ class Rule:
                     if v is not None and k not in got:
                         rec[k] = v
                         got.add(k)
-        for k in self.extract_names - got:
+        names = self.extract_names
+        for k in names - got:
             rec.pop(k, None)
-            if k == "src_ip":
-                rec.pop("port", None)
+        if "src_ip" in names and "port" not in got:
+            rec.pop("port", None)  # the built-in port belonged to the built-in guess of the address
         for k in ADDRESS_FIELDS:
             if k in got:
                 normalise_address(rec, k)
