@@ -36,6 +36,8 @@ LOG_PIPELINE_STORAGE = Section(
         "redis_url": Field("url", "", "shared threshold/dedup state in Redis", secret=True),
         "retention_days": Field("int", 30, "alerts and actions older than this are deleted", min=1),
         "batch_size": Field("int", 500, "alerts written per batch", min=1, max=100_000),
+        "spool_max_bytes": Field("int", 268_435_456, "most bytes the outage spool in data_dir holds; events beyond it "
+                                 "are dropped and counted (storage_spool_dropped_total)", min=4096),
     },
     doc="where alerts and actions are stored",
 )
