@@ -138,3 +138,24 @@ def test_pid_file_lock_in_process(tmp_path):
     assert not (tmp_path / "p.pid").exists()
     b.acquire()
     b.release()
+
+
+def test_http_is_loopback_by_default_and_another_bind_is_logged(tmp_path):
+    from ironpost.core.config import parse_config
+    from ironpost.daemon.http import HttpServer
+
+    assert parse_config({}, environ={}).general.http_listen.startswith("127.0.0.1:")
+    assert HttpServer("127.0.0.1:0", dict, dict).loopback and HttpServer("[::1]:0", dict, dict).loopback
+    assert not HttpServer("0.0.0.0:0", dict, dict).loopback and not HttpServer("192.0.2.1:9469", dict, dict).loopback
+    data = tmp_path / "data"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[general]\ndata_dir = "{data}"\nhttp_listen = "0.0.0.0:0"\nshutdown_timeout_secs = 5\n'
+                   f'[log_pipeline]\nenabled = false\n')
+    d = DaemonProc(cfg, data)
+    try:
+        deadline = time.monotonic() + 10  # the socket comes up just before the HTTP listener
+        while "listen beyond loopback" not in d.log_text():
+            assert time.monotonic() < deadline, d.log_text()
+            time.sleep(0.05)
+    finally:
+        assert d.stop() == 0
