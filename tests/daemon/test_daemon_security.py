@@ -76,9 +76,14 @@ def test_check_data_dir_and_tighten(tmp_path):
     target.write_text("not ours")
     os.chmod(target, 0o644)
     (new / "link").symlink_to(target)
+    (new / "spool").mkdir(mode=0o755)
+    os.chmod(new / "spool", 0o755)
+    (new / "spool" / "sqlite.spool.jsonl").write_text("{}")
+    os.chmod(new / "spool" / "sqlite.spool.jsonl", 0o644)
     changed = tighten(new)
     assert mode(f) == 0o600 and mode(target) == 0o644  # a planted link is not followed
-    assert len(changed) == 1
+    assert mode(new / "spool") == 0o700 and mode(new / "spool" / "sqlite.spool.jsonl") == 0o600
+    assert len(changed) == 3
     assert mode(private_file(new / "fresh")) == 0o600
     os.chmod(new, 0o757)
     with pytest.raises(UnsafePathError):
