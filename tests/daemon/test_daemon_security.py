@@ -120,19 +120,6 @@ def test_two_daemons_at_the_same_moment_one_wins_and_the_loser_touches_nothing(t
                 p.wait(15)
 
 
-def test_a_reused_pid_in_a_stale_file_does_not_block_start(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir(mode=0o700)
-    (data / "ironpost.pid").write_text(f"{os.getpid()}\n")  # alive, but not a daemon holding the lock
-    d = DaemonProc(write_config(tmp_path / "c.toml", data), data)
-    try:
-        assert int((data / "ironpost.pid").read_text()) == d.proc.pid
-        assert "replaced a stale PID file" in d.log_text()
-    finally:
-        assert d.stop() == 0
-    assert not (data / "ironpost.pid").exists()
-
-
 def test_pid_file_lock_in_process(tmp_path):
     a, b = PidFile(tmp_path / "p.pid"), PidFile(tmp_path / "p.pid")
     a.acquire()
