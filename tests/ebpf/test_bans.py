@@ -162,3 +162,45 @@ def test_a_rate_limited_alert_still_bans(loader, veth, tmp_path):
             for e in loader.blocklist.entries():
                 loader.blocklist.remove(e.network)
     asyncio.run(main())
+
+
+def test_a_json_log_line_naming_a_range_bans_nothing_end_to_end(loader, veth, tmp_path):
+    """A JSON line's own src_ip field, through the real log pipeline and the running network module."""
+    from ironpost.core.config import parse_config
+    from ironpost.core.module import ModuleContext
+    from ironpost.ebpf.module import EbpfModule
+    from ironpost.log_pipeline.pipeline import Pipeline
+    from ironpost.log_pipeline.rules.model import Condition, Rule
+
+    cfg = parse_config({"ebpf": {"enabled": True, "interface": veth.host_if, "auto_block": True}})
+    rule = Rule(id="json.fail", title="t", severity="high",
+                conditions=[Condition("message", "contains", "Failed password")])
+    pipe = Pipeline([rule])
+    hostile = ["0.0.0.0/0", "::/0", "10.0.0.0/8", "127.0.0.1", "::ffff:127.0.0.1", "224.0.0.1", veth.host_ip]
+
+    async def main():
+        bus = Bus()
+        actions = bus.subscribe("actions", "t")
+        module = EbpfModule(cfg, loader=loader)
+        task = asyncio.create_task(module.run(ModuleContext(config=cfg, bus=bus, data_dir=tmp_path)))
+        await asyncio.wait_for(module.running.wait(), 10)
+        try:
+            lines = b"".join(b'{"message": "Failed password for root", "src_ip": "%s"}\n' % s.encode()
+                             for s in hostile + ["::ffff:203.0.113.77"])
+            alerts = pipe.process(lines, "json")
+            assert [a.src_ip for a in alerts] == hostile + ["::ffff:203.0.113.77"]
+            for a in alerts:
+                await bus.publish("alerts", a)
+            act = await asyncio.wait_for(actions.get(), 5)
+            assert act.target == "203.0.113.77/32"  # the only host a log line may ban
+            await asyncio.sleep(0.1)
+            assert actions.qsize() == 0
+            assert [e.network for e in loader.blocklist.entries()] == ["203.0.113.77/32"]
+            c = module.bans.counts
+            assert c["invalid_source"] == 6 and c["exempt"] == 1  # veth.host_ip: this host's own address
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            for e in loader.blocklist.entries():
+                loader.blocklist.remove(e.network)
+    asyncio.run(main())
