@@ -204,3 +204,15 @@ def test_a_json_log_line_naming_a_range_bans_nothing_end_to_end(loader, veth, tm
             for e in loader.blocklist.entries():
                 loader.blocklist.remove(e.network)
     asyncio.run(main())
+
+
+def test_ban_history_is_bounded(tmp_path, monkeypatch):
+    import ironpost.ebpf.bans as bans_mod
+
+    monkeypatch.setattr(bans_mod, "HISTORY_MAX", 3)
+    h = bans_mod.BanHistory(tmp_path / "h.db")
+    for i in range(6):
+        h.record(f"203.0.113.{i}", float(i))
+    assert [h.count(f"203.0.113.{i}") for i in range(6)] == [0, 0, 0, 1, 1, 1]  # the oldest offenders forgotten
+    assert h.record("203.0.113.5", 9.0) == 2
+    h.close()
