@@ -129,7 +129,7 @@ class Pipeline:
                 if self.thresholds.rate_ok(rule, ts, group, rec):
                     out.append(self._alert(rule, rec, source, ts, None, group, count, first))
                 else:
-                    self._suppress(self._alert(rule, rec, source, ts, None, group, count, first))
+                    self._suppress(self._alert(rule, rec, source, ts, None, group, count, first, sent=False))
         for rec, rule_idx in cands:
             for ri in rule_idx:
                 rule = log_rules[ri]
@@ -175,13 +175,12 @@ class Pipeline:
         d = self.thresholds.decide(rule, rec, float(ts))
         if not d.fire:
             if d.suppressed:
-                self._suppress(self._alert(rule, rec, source, ts, trace_id, d.group, d.count, d.first_seen))
+                self._suppress(self._alert(rule, rec, source, ts, trace_id, d.group, d.count, d.first_seen, sent=False))
             return None
         return self._alert(rule, rec, source, ts, trace_id, d.group, d.count, d.first_seen)
 
     def _suppress(self, alert: AlertEvent) -> None:
         """Keep a rate-limited alert's ban decision (take_suppressed); only those with a source matter."""
-        self.alerts[alert.rule_id] -= 1  # _alert counted it; it is not an alert that was sent
         if alert.src_ip is None:
             return
         if len(self.suppressed) >= SUPPRESSED_MAX:  # nobody takes them: count rather than grow
@@ -197,8 +196,9 @@ class Pipeline:
         return out
 
     def _alert(self, rule: Rule, rec: dict, source: str, ts: float, trace_id: str | None, group: dict, count: int,
-               first_seen: float) -> AlertEvent:
-        self.alerts[rule.id] += 1
+               first_seen: float, sent: bool = True) -> AlertEvent:
+        if sent:
+            self.alerts[rule.id] += 1
         src = group.get("src_ip") or rec.get("src_ip")
         details = {"source": source}
         for k in _DETAIL_FIELDS:
