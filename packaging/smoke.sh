@@ -13,6 +13,15 @@ t1=$(date +%s.%N)
 echo "smoke: --version ok ($(awk "BEGIN{printf \"%.2f\", $t1-$t0}")s wall), binary $(du -h "$BIN" | cut -f1)"
 
 "$BIN" cli config validate --config ironpost.toml.example
+
+# The seed's command names: one binary, acting as `daemon` or `cli` by the name it is run under.
+ln -s "$(readlink -f "$BIN")" "$work/ironpost-cli"
+ln -s "$(readlink -f "$BIN")" "$work/ironpost-daemon"
+# (output captured first: grep -q closing the pipe early would fail the writer under pipefail)
+out=$("$work/ironpost-cli" config validate --config ironpost.toml.example); grep -q "is valid" <<<"$out"
+out=$("$work/ironpost-cli" --help); grep -q "Usage: ironpost-cli " <<<"$out"
+out=$("$work/ironpost-daemon" --help); grep -q "Usage: ironpost-daemon " <<<"$out"
+echo "smoke: ironpost-cli and ironpost-daemon symlinks ok"
 printf '[general]\nlog_level = "nope"\n' > "$work/bad.toml"
 if "$BIN" cli config validate --config "$work/bad.toml" 2>"$work/err"; then
     echo "smoke: an invalid config was accepted" >&2; exit 1
@@ -32,11 +41,11 @@ grep -q '"bomFormat"' "$work/bom.json" && grep -q '"spdxVersion"' "$work/bom.spd
 
 # The example config, with state moved to a temp dir and the shipped rules.
 export IRONPOST_GENERAL_DATA_DIR="$work/data" IRONPOST_GENERAL_HTTP_LISTEN="127.0.0.1:0" IRONPOST_LOG_PIPELINE_RULES_DIR="$PWD/rules"
-"$BIN" daemon --config ironpost.toml.example 2>"$work/daemon.log" &
+"$work/ironpost-daemon" --config ironpost.toml.example 2>"$work/daemon.log" &
 pid=$!
 for _ in $(seq 1 200); do [[ -S "$work/data/ironpost.sock" ]] && break; sleep 0.1; done
 [[ -S "$work/data/ironpost.sock" ]] || { echo "smoke: daemon did not start"; cat "$work/daemon.log"; exit 1; }
-"$BIN" cli status --config ironpost.toml.example
+"$work/ironpost-cli" status --config ironpost.toml.example
 sleep 1
 # A one-file binary runs as a small bootloader plus the Python process (its child): count both.
 rss=0

@@ -7,6 +7,7 @@ import heavy libraries (docker, bcc, cyclonedx) inside commands, so `--version` 
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -32,7 +33,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-cli_app = typer.Typer(help="Commands for operators: config, status, rules, alerts, scans and more.", no_args_is_help=True)
+cli_app = typer.Typer(help="Commands for operators: config, status, rules, alerts, scans and more.", no_args_is_help=True,
+                      add_completion=False)
 
 
 def _version(value: bool) -> None:
@@ -48,9 +50,16 @@ def root(
     """Ironpost: host security in one daemon."""
 
 
+@cli_app.callback()
+def cli_root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Commands for operators: config, status, rules, alerts, scans and more (also installed as ironpost-cli)."""
+
+
 @app.command()
 def daemon(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Path to ironpost.toml (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml, or built-in defaults)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Path to ironpost.toml (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml, or built-in defaults)."),
 ) -> None:
     """Run the daemon in the foreground (stop with SIGTERM or Ctrl-C, reload with SIGHUP).
 
@@ -85,5 +94,21 @@ def _register() -> None:
 _register()
 
 
+def cli_main() -> None:
+    """`ironpost-cli ...`, the seed's name for `ironpost cli ...`."""
+    cli_app(prog_name="ironpost-cli")
+
+
+def daemon_main() -> None:
+    """`ironpost-daemon --config PATH`, the seed's name for `ironpost daemon`."""
+    one = typer.Typer(add_completion=False)
+    one.command()(daemon)  # a Typer with one command runs it without a subcommand name
+    one(prog_name="ironpost-daemon")
+
+
+# Invoked under one of these names (console script, or a symlink to the frozen binary), we act as it.
+PROGRAMS = {"ironpost-cli": cli_main, "ironpost-daemon": daemon_main}
+
+
 def main() -> None:
-    app()
+    PROGRAMS.get(Path(sys.argv[0]).name, app)()

@@ -11,6 +11,7 @@ import typer
 
 from ironpost.core.errors import StorageError
 
+from ironpost.cli.alerts import parse_since
 from ironpost.cli.common import ConfigOption, load_cli_config
 
 app = typer.Typer(help="Actions taken (or, in dry-run mode, that would have been taken) on containers and addresses.", no_args_is_help=True)
@@ -24,23 +25,35 @@ def _group() -> None:
 @app.command("list")
 def list_actions(
     limit: int = typer.Option(50, "--limit", "-n", min=1, max=100000, help="How many actions, newest first."),
-    since: Optional[float] = typer.Option(None, "--since", help="Only actions newer than this many seconds ago.", show_default=False),
+    since: Optional[str] = typer.Option(None, "--since", show_default=False,
+                                        help="Only actions from this time on: '1 hour ago', '30m', an ISO timestamp, "
+                                             "or a number of seconds ago (as alerts list)."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """List recorded actions from the configured store (SQLite or PostgreSQL), newest first.
 
     Example: ironpost cli actions list --limit 20
-             ironpost cli actions list --since 3600 --json
+             ironpost cli actions list --since "1 hour ago" --json
     """
     from ironpost.storage import open_store
 
+    since_ts = None
+    if since is not None:
+        try:
+            since_ts = time.time() - float(since)
+        except ValueError:
+            try:
+                since_ts = parse_since(since)
+            except ValueError as exc:
+                typer.echo(f"error: --since: {exc}", err=True)
+                raise typer.Exit(2) from None
     cfg = load_cli_config(config)
     try:
         store = open_store(cfg)
         try:
             store.migrate()
-            rows = store.query_actions(since=time.time() - since if since is not None else None, limit=limit)
+            rows = store.query_actions(since=since_ts, limit=limit)
         finally:
             store.close()
     except StorageError as exc:

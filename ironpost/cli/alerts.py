@@ -83,7 +83,7 @@ def list_alerts(
     severity: Optional[str] = typer.Option(None, "--severity", help=f"minimum severity: {', '.join(SEVERITIES)}"),
     limit: int = typer.Option(100, "--limit", min=1, max=1_000_000, help="at most this many alerts (newest first)"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line instead of a table"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="ironpost.toml (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml)"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="ironpost.toml (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml)"),
 ) -> None:
     """List stored alerts, newest first.
 

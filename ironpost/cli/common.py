@@ -14,10 +14,14 @@ from ironpost.core.config import Config, load_config
 from ironpost.core.errors import ConfigError, IronpostError
 
 DEFAULT_CONFIG = Path("/etc/ironpost/ironpost.toml")
+# The seed's quick start copies the example to ./ironpost.toml and then runs commands without
+# --config, so the working directory's file comes before the system one.
+LOCAL_CONFIG = Path("ironpost.toml")
 
 ConfigOption = typer.Option(
     None, "--config", "-c",
-    help="Path to ironpost.toml. Default: $IRONPOST_CONFIG, else /etc/ironpost/ironpost.toml if it exists, else built-in defaults.",
+    help="Path to ironpost.toml. Default: $IRONPOST_CONFIG, else ./ironpost.toml, else /etc/ironpost/ironpost.toml "
+         "(the first that exists), else built-in defaults.",
     show_default=False,
 )
 
@@ -28,7 +32,7 @@ def config_path(path: Optional[Path]) -> Optional[Path]:
     env = os.environ.get("IRONPOST_CONFIG")
     if env:
         return Path(env)
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None
+    return next((p for p in (LOCAL_CONFIG, DEFAULT_CONFIG) if p.is_file()), None)
 
 
 def load_cli_config(path: Optional[Path]) -> Config:

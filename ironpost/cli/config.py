@@ -37,15 +37,20 @@ def show(
     Example: IRONPOST_GENERAL_LOG_LEVEL=debug ironpost cli config show --config ironpost.toml
     """
     cfg = load_cli_config(config)
-    values = redact(cfg.as_dict())
     if json_out:
-        typer.echo(orjson.dumps(values, option=orjson.OPT_INDENT_2).decode())
+        typer.echo(orjson.dumps(redact(cfg.as_dict()), option=orjson.OPT_INDENT_2).decode())
         return
-    for section, table in values.items():
-        typer.echo(f"[{section}]")
-        for key, value in table.items():
-            typer.echo(f"{key} = {_toml_value(value)}")
-        typer.echo("")
+    typer.echo(render_show(cfg), nl=False)
+
+
+def render_show(cfg) -> str:
+    """The effective config as TOML, every key under its canonical name (aliases were folded in at load)."""
+    out = []
+    for section, table in redact(cfg.as_dict()).items():
+        out.append(f"[{section}]")
+        out.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+        out.append("")
+    return "\n".join(out) + "\n"
 
 
 def _toml_value(value) -> str:
@@ -84,5 +89,9 @@ def render_example() -> str:
         out.append(f"[{name}]")
         for key, spec in section.fields.items():
             doc = spec.doc + (f" ({spec.expected()})" if spec.kind in ("choice",) else "")
+            others = [f"[{s.name}] {a}" if s is not section else a for s in SECTIONS.values()
+                      for a, al in s.aliases.items() if al.canonical == key and (al.section or s.name) == name]
+            if others:
+                doc += f"; also accepted as {', '.join(others)}"
             out.append(f"{key} = {_toml_value(spec.default)}  # {doc}" if doc else f"{key} = {_toml_value(spec.default)}")
     return "\n".join(out) + "\n"

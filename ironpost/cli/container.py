@@ -70,7 +70,7 @@ def _release_direct(cfg: Config, name: str) -> dict[str, Any]:
     from ironpost.storage import open_store
 
     sec = cfg.section("container")
-    engine = Engine(sec.docker_host, sec.docker_timeout_secs)
+    engine = Engine(sec.docker_socket, sec.docker_timeout_secs)
     try:
         ev = asyncio.run(build_executor(cfg, engine).release(name, reason="cli"))
     finally:
@@ -104,7 +104,7 @@ def ls(
 
     cfg = load_cli_config(config)
     sec = cfg.section("container")
-    engine = Engine(sec.docker_host, sec.docker_timeout_secs)
+    engine = Engine(sec.docker_socket, sec.docker_timeout_secs)
     try:
         summaries = engine.containers(all_=all_)
     except ContainerError as exc:

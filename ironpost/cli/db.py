@@ -13,8 +13,8 @@ from ironpost.sbom.paths import vulndb_path
 
 app = typer.Typer(help="Manage the local OSV vulnerability database.", no_args_is_help=True)
 
-_DB = typer.Option(None, "--db", help="database file (default: sbom.vulndb_path, else <data_dir>/vulndb.sqlite)")
-_CONFIG = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml)")
+_DB = typer.Option(None, "--db", help="database file (default: sbom.vuln_db_path, else <data_dir>/vulndb.sqlite)")
+_CONFIG = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml)")
 
 
 def _db_path(config: Optional[Path], db: Optional[Path]) -> Path:

@@ -90,7 +90,7 @@ def test(
     if not offline:
         try:
             containers = _engine_containers(cfg)
-            source = f"engine {cfg.section('container').docker_host}"
+            source = f"engine {cfg.section('container').docker_socket}"
         except ContainerError as exc:
             typer.echo(f"warning: {exc}; using only the container the alert names", err=True)
             source = "alert only (engine unreachable)"
@@ -122,7 +122,7 @@ def _engine_containers(cfg) -> list[ContainerInfo]:
     from ironpost.container.client import Engine
 
     sec = cfg.section("container")
-    engine = Engine(sec.docker_host, min(sec.docker_timeout_secs, 5.0))
+    engine = Engine(sec.docker_socket, min(sec.docker_timeout_secs, 5.0))
     try:
         return [ContainerInfo.from_summary(s) for s in engine.containers()]
     finally:

@@ -21,15 +21,8 @@ CHUNK = 1 << 20
 
 
 def _load_config(path: Optional[Path]):
-    try:
-        from ironpost.cli.common import load_cli_config  # the shared loader, once it exists
-    except ImportError:
-        from ironpost.core.config import load_config
+    from ironpost.cli.common import load_cli_config
 
-        def load_cli_config(p):
-            p = p or os.environ.get("IRONPOST_CONFIG") or (
-                "/etc/ironpost/ironpost.toml" if Path("/etc/ironpost/ironpost.toml").exists() else None)
-            return load_config(p)
     return load_cli_config(path)
 
 
@@ -54,7 +47,7 @@ def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + (f"{ts % 1:.3f}"[1:] if ts % 1 else "") + "Z"
 
 
-ConfigOpt = typer.Option(None, "--config", help="ironpost.toml (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml, built-ins)")
+ConfigOpt = typer.Option(None, "--config", help="ironpost.toml (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml, built-ins)")
 
 
 @app.command()
@@ -84,15 +77,17 @@ def validate(
         if r.input == "logs" and all(c.hs_pattern() is None for c in r.conditions):
             typer.echo(f"warning: {r.file}:{r.line} [{r.id}]: no text condition the matcher can prefilter; "
                        "every log line is a candidate (slow)")
+    # a rule that failed to load is not in `rules`; only pattern problems name a loaded one
     bad = {(p.file, p.rule_id) for p in problems}
-    typer.echo(f"{len(rules) - len({b for b in bad if b[1]})} rule(s) valid, {len(problems)} problem(s)")
+    valid = sum(1 for r in rules if (r.file, r.id) not in bad)
+    typer.echo(f"{valid} rule(s) valid, {len(problems)} problem(s)")
     raise typer.Exit(1 if problems else 0)
 
 
 @app.command()
 def test(
     rule: Path = typer.Option(..., "--rule", help="rule file or directory"),
-    stdin: bool = typer.Option(False, "--stdin", help="read log lines from stdin (the default without --file)"),
+    stdin: bool = typer.Option(False, "--stdin", help="read log lines from stdin (also the default without --file when stdin is not a terminal)"),
     file: Optional[Path] = typer.Option(None, "--file", help="log file to replay"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per line: type match or alert"),
     year: Optional[int] = typer.Option(None, "--year", help="year for syslog lines without one (default: current)"),
@@ -103,11 +98,17 @@ def test(
 
     Example: echo '<34>1 2024-05-01T10:00:00Z host sshd 1 - - Accepted password for root from 203.0.113.9 port 2222 ssh2' |
     ironpost cli rules test --rule rules/ --stdin --json
+    Without --stdin or --file and with a terminal on stdin (nothing piped in), the rules are
+    validated and summarized: what each matches and when it alerts.
     Exit 0 when no alert fired, 1 when at least one did, 2 on a bad rule or unreadable input.
     """
     from ironpost.log_pipeline.pipeline import Pipeline
 
     rules = _rules_or_exit(rule)
+    implicit = not stdin and file is None
+    if implicit and sys.stdin.isatty():
+        _summarize(rules)
+        raise typer.Exit(0)
     try:
         pipe = Pipeline(rules, year=year, fast_thresholds=not matches)
     except RuleError as exc:
@@ -141,7 +142,8 @@ def test(
 
     def on_match(r, rec, _source):
         if json_out:
-            pending.append(orjson.dumps({"type": "match", "rule_id": r.id, "fields": rec}, default=str) + b"\n")
+            pending.append(orjson.dumps({"type": "match", "rule_id": r.id, "severity": r.severity, "service": r.service,
+                                         "fields": rec}, default=str) + b"\n")
         else:
             pending.append(f"match {r.id}: {rec.get('raw', rec.get('message', ''))}\n".encode("utf-8", "replace"))
 
@@ -150,7 +152,7 @@ def test(
         for a in alerts:
             fired += 1
             if json_out:
-                obj = {"type": "alert", "rule_id": a.rule_id, "severity": a.severity, "title": a.title,
+                obj = {"type": "alert", "rule_id": a.rule_id, "severity": a.severity, "title": a.title, "service": a.details.get("service"),
                        **{k: v for k, v in a.group.items() if k not in ("type", "rule_id")},
                        "group": a.group, "count": a.count, "first_seen": a.first_seen, "last_seen": a.last_seen,
                        "first_seen_iso": iso(a.first_seen), "last_seen_iso": iso(a.last_seen),
@@ -198,11 +200,29 @@ def test(
         if file is not None:
             src.close()
     out.flush()
+    if implicit and not pipe.stats["lines"]:
+        _summarize(rules)
     if show:
         dt = time.monotonic() - t0
         sys.stderr.write(f"\r{int(pipe.stats['lines'])} lines in {dt:.2f}s, {pipe.stats['lines'] / max(dt, 1e-9):,.0f} lines/s, "
                          f"{sum(pipe.matches.values())} matches, {fired} alerts\n")
     raise typer.Exit(1 if fired else 0)
+
+
+def _summarize(rules) -> None:
+    for r in rules:
+        typer.echo(f"{r.id} ({r.severity}): {r.title}  [{r.file}:{r.line}]")
+        conds = " AND ".join(f"{c.field} {c.operator} {c.value!r}" + (f" [{', '.join(sorted(c.modifiers))}]" if c.modifiers else "")
+                             for c in r.conditions)
+        typer.echo(f"  matches: {conds}")
+        t = r.threshold
+        if t is None:
+            typer.echo("  alerts: on every matching line")
+        else:
+            per = f" per {', '.join(t.group_by)}" if t.group_by else ""
+            what = f"distinct {t.distinct} values" if t.distinct else "matching lines"
+            typer.echo(f"  alerts: {t.count} {what} within {t.timeframe_secs:g}s{per}")
+    typer.echo(f"{len(rules)} rule(s) valid. Pipe log lines in (--stdin) or give --file LOG to test them.")
 
 
 @app.command()

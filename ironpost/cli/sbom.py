@@ -12,7 +12,7 @@ from ironpost.core.errors import ConfigError
 from ironpost.cli.common import load_cli_config
 
 app = typer.Typer(help="Generate SBOMs (CycloneDX 1.6, SPDX 2.3) from lockfiles.", no_args_is_help=True)
-FORMATS = ("cyclonedx", "cyclonedx-xml", "spdx", "spdx-tv")
+from ironpost.sbom.documents import FORMATS
 
 
 @app.callback()
@@ -24,11 +24,11 @@ def _group() -> None:
 def generate(
     dirs: list[Path] = typer.Option(..., "--dir", "-d", help="folder (or lockfile) to describe; repeat for several"),
     output: Path = typer.Option(Path("-"), "--output", "-o", help="file to write, - for stdout"),
-    fmt: str = typer.Option("cyclonedx", "--format", "-f", help="cyclonedx (JSON), cyclonedx-xml, spdx (JSON) or spdx-tv (tag-value)"),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="cyclonedx (JSON), cyclonedx-xml, spdx (JSON) or spdx-tv (tag-value); default: [sbom] output_format"),
     name: Optional[str] = typer.Option(None, "--name", help="document/project name (default: the folder name)"),
     exclude: list[str] = typer.Option([], "--exclude", help="glob of paths to skip (added to sbom.exclude)"),
     engine: str = typer.Option("fast", "--engine", help="CycloneDX writer: fast (direct) or lib (cyclonedx-python-lib model; slow above a few thousand packages)"),
-    config: Optional[Path] = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml)"),
 ) -> None:
     """Write an SBOM of every package in the lockfiles found under --dir, with the dependency graph.
 
@@ -36,10 +36,10 @@ def generate(
 
     Example: ironpost cli sbom generate --dir ./project --format spdx --output project.spdx.json
     """
-    from ironpost.sbom import cyclonedx, spdx
+    from ironpost.sbom.documents import render_sbom
     from ironpost.sbom.scan import collect
 
-    if fmt not in FORMATS:
+    if fmt is not None and fmt not in FORMATS:
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}, found {fmt!r}", param_hint="--format")
     if engine not in ("fast", "lib"):
         raise typer.BadParameter(f"expected fast or lib, found {engine!r}", param_hint="--engine")
@@ -48,14 +48,10 @@ def generate(
     except ConfigError as exc:
         typer.echo(f"config error: {exc}", err=True)
         raise typer.Exit(2)
+    fmt = fmt or cfg.section("sbom").output_format
     res = collect(dirs, [*cfg.section("sbom").exclude, *exclude])
     doc_name = name or dirs[0].resolve().name or "project"
-    if fmt == "spdx":
-        text = spdx.render(res.packages, doc_name)
-    elif fmt == "spdx-tv":
-        text = spdx.render_tag_value(res.packages, doc_name)
-    else:
-        text = cyclonedx.render(res.packages, "xml" if fmt == "cyclonedx-xml" else "json", doc_name, engine=engine)
+    text = render_sbom(res.packages, fmt, doc_name, engine=engine)
     if str(output) == "-":
         sys.stdout.write(text + "\n")
     else:

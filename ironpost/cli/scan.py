@@ -36,9 +36,9 @@ def sbom(
     min_severity: Optional[str] = typer.Option(None, "--min-severity", help="report findings at or above this (overrides sbom.min_severity)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the report here instead of stdout"),
     exclude: list[str] = typer.Option([], "--exclude", help="glob of paths to skip (added to sbom.exclude)"),
-    db: Optional[Path] = typer.Option(None, "--db", help="vulnerability database (default: sbom.vulndb_path)"),
+    db: Optional[Path] = typer.Option(None, "--db", help="vulnerability database (default: sbom.vuln_db_path)"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="progress on stderr (default: when stderr is a terminal)"),
-    config: Optional[Path] = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, /etc/ironpost/ironpost.toml)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml)"),
 ) -> None:
     """Find lockfiles under --dir and report packages with known vulnerabilities.
 

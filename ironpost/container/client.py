@@ -137,7 +137,8 @@ class Engine:
     a failed call drops the client and the next call connects again."""
 
     def __init__(self, docker_host: str, timeout: float = 10.0):
-        self.docker_host = docker_host
+        # [container] docker_socket is a socket path or a URL; the Docker client wants a URL
+        self.docker_host = f"unix://{docker_host}" if docker_host.startswith("/") else docker_host
         self.timeout = timeout
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()  # worker threads share one Engine; connect once, not per thread

@@ -1,7 +1,7 @@
 """The containers on the engine, cached, kept fresh by the Docker events stream.
 
-A full list is one API call (GET /containers/json?all=1) and is redone when the cache is older
-than the TTL. In between, a worker thread reads the blocking events stream and hands each event
+A full list is one API call (GET /containers/json?all=1), redone every ttl_secs ([container]
+poll_interval_secs) and whenever the cache is found older than that. In between, a worker thread reads the blocking events stream and hands each event
 to the event loop, where the affected container is re-inspected (or dropped when destroyed).
 When the engine goes away the stream ends; the watcher reconnects with capped exponential
 backoff and does a full refresh, since events may have been missed while it was gone.
@@ -40,6 +40,7 @@ class Inventory:
         self._refreshed_at: float | None = None
         self._changed: asyncio.Condition | None = None
         self._task: asyncio.Task | None = None
+        self._poll_task: asyncio.Task | None = None
         self._stream: Any = None
         self._closed = False
         self.connected = False
@@ -104,10 +105,28 @@ class Inventory:
             self._close_stream()
             raise
         self._task = asyncio.create_task(self._watch(stream), name="container-inventory-events")
+        self._poll_task = asyncio.create_task(self._poll(), name="container-inventory-poll")
+
+    async def _poll(self) -> None:
+        # The events stream can miss changes (a restarted engine, a dropped stream that has not
+        # yet been noticed); a full list every ttl_secs bounds how long such a miss lasts.
+        while not self._closed:
+            await asyncio.sleep(max(self.ttl_secs, 0.1))
+            if not self.stale:  # a refresh happened meanwhile (events reconnect, snapshot)
+                continue
+            try:
+                await self.refresh()
+            except ContainerError as exc:
+                self.errors += 1
+                log.warning("periodic inventory refresh failed", extra={"error": str(exc)})
 
     async def close(self) -> None:
         self._closed = True
         self._close_stream()
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            await asyncio.gather(self._poll_task, return_exceptions=True)
+            self._poll_task = None
         if self._task is not None:
             self._task.cancel()
             try:

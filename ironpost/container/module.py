@@ -53,7 +53,7 @@ class ContainerModule:
         # Subscribe before any await so no alert published during start-up is missed.
         sub = ctx.bus.subscribe("alerts", "container")
         sec = self.config.section("container")
-        self.engine = Engine(sec.docker_host, sec.docker_timeout_secs)
+        self.engine = Engine(sec.docker_socket, sec.docker_timeout_secs)
         try:
             await asyncio.to_thread(self.engine.ping)
         except ContainerError as exc:
@@ -61,7 +61,7 @@ class ContainerModule:
             raise ModuleUnavailable(f"container guard: {exc}") from None
         self._load_policies()
         self.executor = build_executor(self.config, self.engine, self._publish)
-        self.inventory = Inventory(self.engine, ttl_secs=sec.inventory_ttl_secs, reconnect_max_secs=sec.reconnect_max_secs)
+        self.inventory = Inventory(self.engine, ttl_secs=sec.poll_interval_secs, reconnect_max_secs=sec.reconnect_max_secs)
         try:
             await self.inventory.start()
         except DockerUnavailable as exc:
@@ -73,7 +73,7 @@ class ContainerModule:
                                                     max_line=self.config.log_pipeline.max_line_bytes)
             logs_task = asyncio.create_task(self.log_collector.run(self._publish_logs), name="container-logs")
         log.info("container guard running", extra={
-            "docker_host": sec.docker_host, "api_version": self.engine.api_version(), "policies": len(self.policies),
+            "docker_socket": sec.docker_socket, "api_version": self.engine.api_version(), "policies": len(self.policies),
             "auto_isolate": sec.auto_isolate, "containers": len(self.inventory.cached()),
         })
         try:
@@ -145,14 +145,14 @@ class ContainerModule:
         return out
 
     async def reload(self, config: Config) -> None:
-        """New policies and executor settings apply live; a new docker_host needs a restart."""
+        """New policies and executor settings apply live; a new docker_socket needs a restart."""
         self.config = config
         self._load_policies()
         sec = config.section("container")
         if self.executor is not None:
             self.executor.configure(**executor_settings(config))
         if self.inventory is not None:
-            self.inventory.ttl_secs = sec.inventory_ttl_secs
+            self.inventory.ttl_secs = sec.poll_interval_secs
             self.inventory.reconnect_max_secs = sec.reconnect_max_secs
 
     async def control(self, op: str, args: dict[str, Any]) -> dict[str, Any]:

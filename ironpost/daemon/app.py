@@ -83,7 +83,9 @@ class Daemon:
         except IronpostError as exc:
             log.warning("store not ready, alerts will be spooled until it is: %s", exc)
         st = cfg.section("log_pipeline.storage")
-        self.writer = StorageWriter(self.bus, self.store, batch_size=st.batch_size, retention_days=st.retention_days)
+        lp = cfg.section("log_pipeline")
+        self.writer = StorageWriter(self.bus, self.store, batch_size=lp.batch_size, flush_interval=lp.flush_interval_secs,
+                                    retention_days=st.retention_days)
         writer_task = asyncio.create_task(self.writer.run(), name="storage-writer")
         self.ctx = ModuleContext(config=cfg, bus=self.bus, data_dir=cfg.data_dir, store=self.store, log=log)
         self.supervisor = Supervisor(self.ctx)

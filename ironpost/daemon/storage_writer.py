@@ -1,7 +1,9 @@
 """Moves alerts and actions from the bus into the store, in batches, off the event loop.
 
-A batch the store refuses is spooled by SpoolingStore; the spool is retried every few seconds.
-Retention is enforced once an hour.
+A write holds at most batch_size events. With flush_interval > 0 a batch waits up to that long to
+fill before it is written (fewer, larger transactions); with 0 whatever is queued is written at once,
+and batches form only while a write is in flight. A batch the store refuses is spooled by
+SpoolingStore; the spool is retried every few seconds. Retention is enforced once an hour.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ log = logging.getLogger("ironpost.storage")
 
 
 class StorageWriter:
-    def __init__(self, bus: Bus, store: SpoolingStore, *, batch_size: int = 500, retention_days: int = 30, replay_every: float = 5.0):
+    def __init__(self, bus: Bus, store: SpoolingStore, *, batch_size: int = 500, flush_interval: float = 0.0,
+                 retention_days: int = 30, replay_every: float = 5.0):
         self.store = store
         self.batch_size = batch_size
+        self.flush_interval = flush_interval
         self.retention_days = retention_days
         self.replay_every = replay_every
         self.subs = [bus.subscribe("alerts", "storage"), bus.subscribe("actions", "storage")]
@@ -30,18 +34,21 @@ class StorageWriter:
 
     async def run(self) -> None:
         getters = {sub: asyncio.create_task(sub.get()) for sub in self.subs}
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 done, _ = await asyncio.wait(getters.values(), timeout=self.replay_every, return_when=asyncio.FIRST_COMPLETED)
-                batch = []
-                for sub, task in list(getters.items()):
-                    if task in done:
-                        batch.append(task.result())
-                        batch.extend(sub.drain_nowait(self.batch_size - 1))
-                        getters[sub] = asyncio.create_task(sub.get())
+                # in-flight from the first event on: a cancel while the batch fills must not lose it
+                batch = self._inflight = []
+                self._take(done, getters, batch)
+                if batch and self.flush_interval > 0:
+                    deadline = loop.time() + self.flush_interval
+                    while len(batch) < self.batch_size and (left := deadline - loop.time()) > 0:
+                        done, _ = await asyncio.wait(getters.values(), timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                        self._take(done, getters, batch)
                 if batch:
-                    self._inflight = batch
-                    await self._write(batch)
+                    for i in range(0, len(batch), self.batch_size):
+                        await self._write(batch[i : i + self.batch_size])
                     self._inflight = []
                 elif self.store.spooled():
                     await asyncio.to_thread(self.store.replay)
@@ -53,6 +60,14 @@ class StorageWriter:
             for result in await asyncio.gather(*getters.values(), return_exceptions=True):
                 if not isinstance(result, BaseException):
                     self._leftover.append(result)
+
+    def _take(self, done: set, getters: dict, batch: list) -> None:
+        """Move the finished getters' events and whatever else their queues hold (up to a batch) into batch."""
+        for sub, task in list(getters.items()):
+            if task in done:
+                batch.append(task.result())
+                batch.extend(sub.drain_nowait(max(self.batch_size - len(batch), 0)))
+                getters[sub] = asyncio.create_task(sub.get())
 
     async def _write(self, batch: list) -> None:
         try:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ironpost.core.bus import SUPPRESSED_TOPIC
 from ironpost.core.config import Config
+from ironpost.core.config.sections.ebpf import PAGE
 from ironpost.core.errors import EbpfError
 from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.core.module import ModuleContext, ModuleUnavailable
@@ -119,7 +120,7 @@ class EbpfModule:
             problem = host_problem()
             if problem:
                 raise ModuleUnavailable(problem)
-            loader = XdpLoader(c.interface, c.xdp_mode, c.pin_dir, c.ringbuf_pages, c.sample_rate)
+            loader = XdpLoader(c.interface, c.xdp_mode, c.pin_dir, c.ring_buffer_size // PAGE, c.sample_rate)
             t0 = time.monotonic()
             try:
                 await asyncio.to_thread(loader.compile)
@@ -187,7 +188,7 @@ class EbpfModule:
             self.loader.set_scan_refresh(self.scan_refresh_ms)
         if self.bans is not None:
             self.bans.configure(**self._ban_settings(c))
-        restart = [k for k in ("interface", "xdp_mode", "pin_dir", "ringbuf_pages") if getattr(old, k) != getattr(c, k)]
+        restart = [k for k in ("interface", "xdp_mode", "pin_dir", "ring_buffer_size") if getattr(old, k) != getattr(c, k)]
         if restart:
             log.warning("these ebpf keys take effect after a restart", extra={"keys": restart})
 

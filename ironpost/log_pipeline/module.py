@@ -18,6 +18,7 @@ from ironpost.core.config import Config
 from ironpost.core.errors import LogPipelineError
 from ironpost.core.events import LogChunk
 from ironpost.core.module import ModuleContext
+from ironpost.log_pipeline.buffer import LineBuffer
 from ironpost.log_pipeline.pipeline import Pipeline
 from ironpost.log_pipeline.rules.loader import load_rules_strict
 
@@ -67,29 +68,53 @@ class LogPipelineModule:
         self.published = 0
         self.reloads = 0
         self.bus_chunks = 0
+        sec = config.section("log_pipeline")
+        self.buffer = LineBuffer(sec.buffer_lines, sec.buffer_drop_policy)
 
     async def run(self, ctx: ModuleContext) -> None:
         self._bus = ctx.bus
         state = build_state(self.config)
         self.pipeline = build_pipeline(self.config, state)
         log.info("log pipeline started", extra={"rules": len(self.pipeline.rules)})
-        packets = ctx.bus.subscribe("packets", "log_pipeline")
-        chunks = ctx.bus.subscribe("logs", "log_pipeline")  # lines other modules collect (container logs)
+        sources = self.config.section("log_pipeline").sources
+        subs = []
         self.collectors = _collectors(self.config, ctx.data_dir)
-        tasks = [asyncio.create_task(c.run(self.emit), name=f"lp-{c.name}") for c in self.collectors]
-        tasks.append(asyncio.create_task(self._packets(packets), name="lp-packets"))
-        tasks.append(asyncio.create_task(self._chunks(chunks), name="lp-bus-logs"))
+        tasks = [asyncio.create_task(c.run(self._intake(c)), name=f"lp-{c.name}") for c in self.collectors]
+        tasks.append(asyncio.create_task(self._drain(), name="lp-engine"))
+        # a bus source left out of `sources` is not subscribed, so its publisher is never held back by us
+        if "ebpf" in sources:
+            subs.append(packets := ctx.bus.subscribe("packets", "log_pipeline"))
+            tasks.append(asyncio.create_task(self._packets(packets), name="lp-packets"))
+        if "container" in sources:
+            subs.append(chunks := ctx.bus.subscribe("logs", "log_pipeline"))  # lines other modules collect
+            tasks.append(asyncio.create_task(self._chunks(chunks), name="lp-bus-logs"))
+        log.info("log sources", extra={"sources": list(sources), "collectors": [c.name for c in self.collectors]})
         try:
             await asyncio.gather(*tasks)
         finally:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            ctx.bus.unsubscribe(packets)
-            ctx.bus.unsubscribe(chunks)
+            for sub in subs:
+                ctx.bus.unsubscribe(sub)
+
+    def _intake(self, collector):
+        """How a collector hands over lines: a tailed file waits for room (the file keeps what it
+        has not given us yet); network sources go through the drop policy."""
+        if getattr(collector, "lossless", False):
+            return self.buffer.put_wait
+
+        async def put(chunk: bytes, source: str) -> None:
+            self.buffer.put_nowait(chunk, source)
+        return put
+
+    async def _drain(self) -> None:
+        while True:
+            chunk, source = await self.buffer.get()
+            await self.emit(chunk, source)
 
     async def emit(self, chunk: bytes, source: str) -> None:
-        """Called by collectors with a buffer of whole lines."""
+        """Run a buffer of whole lines through the rules and publish the alerts."""
         pipe = self.pipeline
         if pipe is None or not chunk:
             return
@@ -105,6 +130,10 @@ class LogPipelineModule:
 
     async def _publish(self, alert) -> None:
         self.published += 1
+        # one line per alert (rules rate-limit them), carrying the trace id that the stored alert
+        # and any action taken on it share, so the journal can be followed across modules
+        log.info("alert fired", extra={"rule_id": alert.rule_id, "severity": alert.severity, "src_ip": alert.src_ip,
+                                       "count": alert.count, "trace_id": alert.trace_id})
         await self._bus.publish("alerts", alert)
 
     async def _chunks(self, sub) -> None:
@@ -112,7 +141,7 @@ class LogPipelineModule:
             ev = await sub.get()
             if isinstance(ev, LogChunk):
                 self.bus_chunks += 1
-                await self.emit(ev.raw(), ev.source)
+                await self.buffer.put_wait(ev.raw(), ev.source)
 
     async def _packets(self, sub) -> None:
         while True:
@@ -128,7 +157,7 @@ class LogPipelineModule:
 
     def metrics(self) -> dict[str, float]:
         m: dict[str, float] = {"lp_alerts_published_total": float(self.published), "lp_reloads_total": float(self.reloads),
-                                  "lp_bus_log_chunks_total": float(self.bus_chunks)}
+                                  "lp_bus_log_chunks_total": float(self.bus_chunks), **self.buffer.metrics()}
         if self.pipeline is not None:
             m.update(self.pipeline.metrics())
         for c in self.collectors:
@@ -143,6 +172,8 @@ class LogPipelineModule:
         # shared (Redis) state survives a reload as is; in-process counts start afresh with the new rules
         self.pipeline = build_pipeline(config, build_state(config))  # raises RuleError: the old pipeline stays
         self.config = config
+        sec = config.section("log_pipeline")
+        self.buffer.max_lines, self.buffer.drop_policy = sec.buffer_lines, sec.buffer_drop_policy
         self.reloads += 1
         log.info("rules reloaded", extra={"rules": len(self.pipeline.rules)})
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
+from ironpost.log_pipeline.buckets.sessions import SessionTable
 from ironpost.log_pipeline.parsers import parse
 from ironpost.log_pipeline.parsers.logparse_py import want_mask
 from ironpost.log_pipeline.rules.compile import compile_rules
@@ -26,7 +27,7 @@ MatchHook = Callable[[Rule, dict, str], None]
 SUPPRESSED_MAX = 100_000  # rate-limited alerts held between two take_suppressed() calls
 # what an alert carries from the line, besides the fields its rule looks at
 ALERT_FIELDS = ("timestamp", "message", "host", "process", "src_ip", "user", "rhost")
-_DETAIL_FIELDS = ("message", "host", "process", "user", "rhost", "dst_port", "dst_ip")
+_DETAIL_FIELDS = ("message", "host", "process", "user", "rhost", "src_host", "dst_port", "dst_ip")
 
 
 def needed_fields(rules: list[Rule], py_conditions: list) -> list[str] | None:
@@ -35,6 +36,8 @@ def needed_fields(rules: list[Rule], py_conditions: list) -> list[str] | None:
     for rule, conds in zip(rules, py_conditions):
         names.update(c.field for c in conds)
         names.update(f for f, _ in rule.extract)
+        if rule.session is not None:
+            names.update(rule.session.key)
         if rule.threshold is not None:
             names.update(rule.threshold.group_by)
             if rule.threshold.distinct:
@@ -79,12 +82,13 @@ class Pipeline:
         if state is None and fast_thresholds and hasattr(m, "aggregate"):
             for ri, rule in enumerate(self.compiled.log_rules):
                 t = rule.threshold
-                if (t is None or t.distinct or rule.extract or self.compiled.py_conditions[ri]
+                if (t is None or t.distinct or rule.extract or rule.session or self.compiled.py_conditions[ri]
                         or ri in self.compiled.always or not all(f in TEXT_FIELD_IDS for f in t.group_by)):
                     continue
                 m.aggregate(ri, t.count, t.timeframe_secs, t.dedup_secs if t.dedup_secs is not None else t.timeframe_secs,
                             tuple(TEXT_FIELD_IDS[f] for f in t.group_by), max_groups)
                 self.agg_rules.add(ri)
+        self.sessions = SessionTable(max_sessions=max_groups)
         self.stats: Counter[str] = Counter()
         self.suppressed: list[AlertEvent] = []
         self.matches: Counter[str] = Counter()
@@ -130,10 +134,12 @@ class Pipeline:
                     out.append(self._alert(rule, rec, source, ts, None, group, count, first))
                 else:
                     self._suppress(self._alert(rule, rec, source, ts, None, group, count, first, sent=False))
-        for rec, rule_idx in cands:
+        for line_rec, rule_idx in cands:
             for ri in rule_idx:
                 rule = log_rules[ri]
+                rec = line_rec
                 if rule.extract:
+                    rec = dict(line_rec)  # the rule's own fields must not leak into the other rules of the line
                     rule.apply_extract(rec)
                 conds = py_conds[ri]
                 if conds and not all(c.holds(rec) for c in conds):
@@ -141,6 +147,15 @@ class Pipeline:
                 ts = rec.get("timestamp")
                 if type(ts) is not float:  # a JSON line's own "timestamp" that is no time (as the C thresholds do)
                     ts = now
+                if rule.session is not None:
+                    rec, resolved = self.sessions.observe(rule, rec, ts)
+                    for prule, prec in resolved:
+                        pts = prec.get("timestamp")
+                        alert = self._matched(prule, prec, source, pts if type(pts) is float else ts, None, on_match)
+                        if alert is not None:
+                            out.append(alert)
+                    if rec is None:
+                        continue
                 alert = self._matched(rule, rec, source, ts, None, on_match)
                 if alert is not None:
                     out.append(alert)
@@ -201,6 +216,8 @@ class Pipeline:
             self.alerts[rule.id] += 1
         src = group.get("src_ip") or rec.get("src_ip")
         details = {"source": source}
+        if rule.service:
+            details["service"] = rule.service
         for k in _DETAIL_FIELDS:
             v = rec.get(k)
             if v is not None:
@@ -249,6 +266,7 @@ class Pipeline:
         for rid, n in self.alerts.items():
             m[f'lp_alerts_total{{rule="{rid}"}}'] = float(n)
         m.update(self.thresholds.metrics())
+        m.update(self.sessions.metrics())
         return m
 
     def explain(self, rule: Rule, line: str | bytes) -> dict:

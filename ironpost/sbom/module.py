@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from ironpost.core.config import Config
 from ironpost.core.errors import SbomError
 from ironpost.core.events import AlertEvent
 from ironpost.core.module import ModuleContext
+from ironpost.sbom.documents import SUFFIX, render_sbom
 from ironpost.sbom.matching import Finding
+from ironpost.sbom.paths import sbom_dir, vulndb_path
 from ironpost.sbom.scan import ScanResult, scan
 
 log = logging.getLogger("ironpost.sbom")
@@ -40,7 +43,7 @@ class SbomModule:
         self._m: dict[str, float] = {
             "sbom_scans_total": 0, "sbom_scan_errors_total": 0, "sbom_alerts_total": 0, "sbom_lockfiles": 0,
             "sbom_packages": 0, "sbom_findings": 0, "sbom_lockfile_errors": 0, "sbom_last_scan_seconds": 0.0,
-            "sbom_last_scan_timestamp": 0.0,
+            "sbom_last_scan_timestamp": 0.0, "sbom_documents_written_total": 0, "sbom_document_errors_total": 0,
         }
         self._by_sev: dict[str, int] = {}
 
@@ -87,7 +90,7 @@ class SbomModule:
             dirs = list(sec.scan_dirs)
             if not dirs:
                 return {"lockfiles": 0, "packages": 0, "findings": 0, "new": 0, "note": "sbom.scan_dirs is empty"}
-            db_path = self._config.resolve_path("sbom", "vulndb_path", "vulndb.sqlite")
+            db_path = vulndb_path(self._config)
             try:
                 res: ScanResult = await asyncio.to_thread(
                     scan, dirs, db_path, exclude=list(sec.exclude), min_severity=sec.min_severity, show_unknown=sec.show_unknown)
@@ -98,11 +101,26 @@ class SbomModule:
             for f in new:
                 await self._publish(f)
             self._record(res)
+            await asyncio.to_thread(self._write_sbom, res, sec.output_format)
             for e in res.errors:
                 log.warning("lockfile skipped", extra={"file": e.file, "line": e.line, "error": e.reason})
             summary = res.summary() | {"new": len(new)}
             log.info("sbom scan done", extra={k: v for k, v in summary.items() if k != "errors"})
             return summary
+
+    def _write_sbom(self, res: ScanResult, fmt: str) -> None:
+        """The SBOM of what this scan saw, in [sbom] output_format, replaced atomically so a reader
+        never sees half a document."""
+        path = sbom_dir(self._data_dir()) / f"sbom{SUFFIX[fmt]}"
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(render_sbom(res.packages, fmt, socket.gethostname()) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+            self._m["sbom_documents_written_total"] += 1
+        except OSError as exc:
+            self._m["sbom_document_errors_total"] += 1
+            log.warning("sbom document not written", extra={"file": str(path), "error": str(exc)})
 
     def _new_findings(self, findings: list[Finding]) -> list[Finding]:
         path = self._data_dir() / SEEN_FILE

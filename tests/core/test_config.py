@@ -91,7 +91,7 @@ def test_env_overrides_file_and_coerces_types():
     assert cfg.general.bus_capacity == 2048
     assert cfg.ebpf.enabled is True
     assert cfg.section("log_pipeline.storage").retention_days == 7
-    assert cfg.log_pipeline.files == ["/var/log/auth.log", "/var/log/syslog"]
+    assert cfg.log_pipeline.watch_paths == ["/var/log/auth.log", "/var/log/syslog"]  # set through the alias "files"
 
 
 def test_bad_env_override_names_the_variable():
@@ -128,3 +128,77 @@ def test_redaction_hides_passwords_only():
     assert "s3cret" not in str(shown)
     assert shown["redis_url"] == "redis://127.0.0.1:6379/0"
     assert cfg.section("log_pipeline.storage").postgres_url.endswith("s3cret@db:5432/ironpost")
+
+
+# ---- aliases: our earlier names and the seed's names are one setting each ------------------------
+
+@pytest.mark.parametrize("section,alias,value,canonical,stored", [
+    ("ebpf", "ringbuf_pages", 64, "ring_buffer_size", 64 * 4096),
+    ("container", "docker_host", "unix:///run/docker.sock", "docker_socket", "/run/docker.sock"),
+    ("container", "docker_host", "tcp://10.0.0.5:2376", "docker_socket", "tcp://10.0.0.5:2376"),
+    ("container", "inventory_ttl_secs", 12.5, "poll_interval_secs", 12.5),
+    ("sbom", "vulndb_path", "/srv/vulndb.sqlite", "vuln_db_path", "/srv/vulndb.sqlite"),
+    ("log_pipeline", "files", ["/var/log/auth.log"], "watch_paths", ["/var/log/auth.log"]),
+])
+def test_alias_is_stored_under_the_canonical_name(section, alias, value, canonical, stored):
+    from ironpost.cli.config import render_show
+
+    cfg = parse_config({section: {alias: value}}, environ={})
+    table = cfg.as_dict()[section]
+    assert table[canonical] == stored and alias not in table
+    shown = render_show(cfg)
+    assert f"\n{canonical} = " in shown and f"\n{alias} = " not in shown
+
+
+def test_storage_batch_size_is_an_alias_of_log_pipeline_batch_size():
+    cfg = parse_config({"log_pipeline": {"storage": {"batch_size": 77}}}, environ={})
+    assert cfg.log_pipeline.batch_size == 77 and "batch_size" not in cfg.as_dict()["log_pipeline.storage"]
+
+
+def test_alias_through_the_environment():
+    cfg = parse_config({}, environ={"IRONPOST_EBPF_RINGBUF_PAGES": "128", "IRONPOST_CONTAINER_DOCKER_HOST": "unix:///d.sock"})
+    assert cfg.ebpf.ring_buffer_size == 128 * 4096 and cfg.container.docker_socket == "/d.sock"
+
+
+def test_alias_keeps_its_own_checks_and_names_itself():
+    joined = "\n".join(problems_of('[ebpf]\nringbuf_pages = 3\n'))
+    assert "line 2: ebpf.ringbuf_pages" in joined and "power of two" in joined
+    joined = "\n".join(problems_of('[ebpf]\nring_buffer_size = 1000\n'))
+    assert "ebpf.ring_buffer_size" in joined and ">= 4096" in joined
+
+
+def test_both_spellings_in_one_file_is_an_error():
+    joined = "\n".join(problems_of('[ebpf]\nring_buffer_size = 262144\nringbuf_pages = 64\n'))
+    assert "ebpf.ringbuf_pages: same setting as ebpf.ring_buffer_size; keep only ebpf.ring_buffer_size" in joined
+    joined = "\n".join(problems_of('[log_pipeline]\nbatch_size = 10\n[log_pipeline.storage]\nbatch_size = 20\n'))
+    assert "log_pipeline.storage.batch_size: same setting as log_pipeline.batch_size" in joined
+
+
+def test_env_overrides_a_file_value_given_under_the_other_name():
+    cfg = parse_config({"ebpf": {"ringbuf_pages": 64}}, environ={"IRONPOST_EBPF_RING_BUFFER_SIZE": "8192"})
+    assert cfg.ebpf.ring_buffer_size == 8192
+
+
+@pytest.mark.parametrize("text,hint", [
+    ('[log_pipeline]\nbatch_sise = 5\n', "did you mean log_pipeline.batch_size?"),
+    ('[log_pipeline]\nwatch_path = []\n', "did you mean log_pipeline.watch_paths?"),
+    ('[ebpf]\nring_buffer_sise = 4096\n', "did you mean ebpf.ring_buffer_size?"),
+    ('[ebpf]\nringbuf_page = 64\n', "did you mean ebpf.ringbuf_pages?"),  # aliases are candidates too
+    ('[container]\ndocker_sock = "/x"\n', "did you mean container.docker_socket?"),
+    ('[sbom]\noutput_fromat = "spdx"\n', "did you mean sbom.output_format?"),
+    # a key of another section: say where it lives
+    ('[general]\nretention_dayz = 3\n', "did you mean log_pipeline.storage.retention_days?"),
+])
+def test_typo_suggestion_for_every_key(text, hint):
+    assert hint in "\n".join(problems_of(text))
+
+
+def test_log_level_accepts_the_seeds_and_our_spellings():
+    assert parse_config({"general": {"log_level": "warning"}}, environ={}).general.log_level == "warn"
+    assert parse_config({"general": {"log_level": "trace"}}, environ={}).general.log_level == "trace"
+    assert "general.log_level" in "\n".join(problems_of('[general]\nlog_level = "loud"\n'))
+
+
+def test_sources_are_checked():
+    joined = "\n".join(problems_of('[log_pipeline]\nsources = ["syslog", "kafka"]\n'))
+    assert "log_pipeline.sources" in joined and "unknown source 'kafka'" in joined

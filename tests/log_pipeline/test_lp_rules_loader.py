@@ -81,7 +81,7 @@ def test_starter_rules_load():
     assert problems == []
     ids = {r.id for r in rules}
     assert {"ssh_brute_force", "ssh_invalid_user_enumeration", "sudo_auth_failure", "su_to_root", "new_user_or_group",
-            "ssh_root_login", "pam_auth_failure_burst", "port_scan", "syn_flood"} <= ids
+            "ssh_root_login", "pam_brute_force", "port_scan", "syn_flood"} <= ids
     bf = next(r for r in rules if r.id == "ssh_brute_force")
     assert bf.threshold.count == 5 and bf.threshold.timeframe_secs == 60 and bf.threshold.group_by == ("src_ip",)
 
@@ -103,3 +103,31 @@ def test_condition_semantics():
     assert not held and "does not equal" in why
     held, why = Condition("nope", "contains", "x").evaluate(rec)
     assert not held and "missing" in why
+
+
+_HEAD = "id: t\ntitle: t\nseverity: low\ndetection:\n  conditions:\n    - field: message\n      operator: contains\n      value: x\n"
+_THRESHOLD = "threshold:\n  count: 3\n  timeframe_secs: 30\n  group_by: [src_ip, user]\n"
+
+
+def test_threshold_inside_detection_means_the_same_as_top_level(tmp_path: Path):
+    (tmp_path / "top.yaml").write_text(_HEAD + _THRESHOLD)
+    (tmp_path / "inner.yaml").write_text(_HEAD.replace("id: t", "id: u") + "".join("  " + l + "\n" for l in _THRESHOLD.splitlines()))
+    rules, problems = load_rules(tmp_path)
+    assert problems == []
+    by_id = {r.id: r.threshold for r in rules}
+    assert by_id["t"] == by_id["u"] and by_id["t"].count == 3 and by_id["t"].group_by == ("src_ip", "user")
+
+
+def test_threshold_in_both_places_is_an_error(tmp_path: Path):
+    (tmp_path / "both.yaml").write_text(_HEAD + "  " + _THRESHOLD.replace("\n  ", "\n    ") + _THRESHOLD)
+    rules, problems = load_rules(tmp_path)
+    assert rules == [] and len(problems) == 1
+    # lines are those of the mappings (their first key), as for every other value
+    assert problems[0].line == 14 and "threshold is given twice" in str(problems[0]) and "line 10" in str(problems[0])
+
+
+def test_inner_threshold_is_checked_like_the_top_level_one(tmp_path: Path):
+    (tmp_path / "bad.yaml").write_text(_HEAD + "  threshold:\n    count: 0\n    timeframe_secs: 5\n    colour: red\n")
+    _, problems = load_rules(tmp_path)
+    text = "\n".join(map(str, problems))
+    assert "threshold.count must be" in text and "unknown key 'colour' in threshold" in text

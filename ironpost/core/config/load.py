@@ -145,6 +145,7 @@ def parse_config(
         return f"line {line}: " if line else ""
 
     values = {name: sec.defaults() for name, sec in SECTIONS.items()}
+    from_file: dict[tuple[str, str], str] = {}
     flat = _flatten(raw)
     for sec_name, table in flat.items():
         if sec_name == "":
@@ -157,36 +158,68 @@ def parse_config(
             hint = closest(sec_name, SECTIONS)
             problems.append(f"{where(sec_name, None)}[{sec_name}]: unknown section" + (f" (did you mean [{hint}]?)" if hint else ""))
             continue
-        problems.extend(_apply(section, table, values[sec_name], lambda k, s=sec_name: where(s, k), "file"))
+        problems.extend(_apply(section, table, values, lambda k, s=sec_name: where(s, k), from_file))
 
     env_found, env_problems = _env_overrides(environ)
     problems.extend(env_problems)
+    from_env: dict[tuple[str, str], str] = {}
     for sec_name, key, value, var in env_found:
         section = SECTIONS[sec_name]
-        problems.extend(_apply(section, {key: value}, values[sec_name], lambda k, v=var: f"{v}: ", "env"))
+        problems.extend(_apply(section, {key: value}, values, lambda k, v=var: f"{v}: ", from_env))
 
     if problems:
         raise ConfigError(problems, source)
     return Config(values, source)
 
 
-def _apply(section: Section, table: Mapping[str, Any], target: dict[str, Any], where, origin: str) -> list[str]:
+def _apply(section: Section, table: Mapping[str, Any], values: dict[str, dict[str, Any]], where,
+           written: dict[tuple[str, str], str]) -> list[str]:
+    """Check and store one table; `written` maps (section, canonical key) to the name that set it
+    from the same origin (file or environment)."""
     problems = []
     for key, value in table.items():
         path = f"{section.name}.{key}"
         spec = section.fields.get(key)
-        if spec is None:
-            hint = closest(key, section.fields)
-            problems.append(f"{where(key)}{path}: unknown key" + (f" (did you mean {section.name}.{hint}?)" if hint else ""))
+        alias = section.aliases.get(key) if spec is None else None
+        if spec is None and alias is None:
+            problems.append(f"{where(key)}{path}: unknown key" + _suggest(section, key))
             continue
+        spec = spec or alias.field
         coerced, problem = spec.coerce(value)
         if problem is None and spec.check is not None:
             problem = spec.check(coerced)
         if problem:
             problems.append(f"{where(key)}{path}: expected {spec.expected()}, found {value!r} ({problem})")
             continue
-        target[key] = coerced
+        target_sec, target_key = section.name, key
+        if alias is not None:
+            target_sec, target_key = alias.section or section.name, alias.canonical
+            coerced = alias.to_canonical(coerced)
+        # Two spellings of one setting in one file would silently let the later one win.
+        other = written.get((target_sec, target_key))
+        if other is not None:
+            problems.append(f"{where(key)}{path}: same setting as {other}; keep only {target_sec}.{target_key}")
+            continue
+        written[(target_sec, target_key)] = path
+        values[target_sec][target_key] = coerced
     return problems
+
+
+def _names(section: Section) -> list[str]:
+    return [*section.fields, *section.aliases]
+
+
+def _suggest(section: Section, key: str) -> str:
+    """' (did you mean ...?)' for a typo: a key of this section first, else of any section."""
+    hint = closest(key, _names(section))
+    if hint:
+        return f" (did you mean {section.name}.{hint}?)"
+    paths = {f"{s.name}.{k}": k for s in SECTIONS.values() if s is not section for k in _names(s)}
+    best = closest(key, list(paths.values()))
+    if best:
+        where = next(p for p, k in paths.items() if k == best)
+        return f" (did you mean {where}?)"
+    return ""
 
 
 def load_config(path: str | os.PathLike | None, *, environ: Mapping[str, str] | None = None) -> Config:

@@ -22,6 +22,8 @@ class Field:
     secret: bool = False  # redact URL credentials in `config show`
     item_kind: str = "str"  # for kind == "list"
     check: Callable[[Any], str | None] | None = None  # extra rule: returns a problem or None
+    # other spellings of a choice, stored as the canonical one (the seed's "warn" and our "warning")
+    value_aliases: tuple[tuple[str, str], ...] = ()
 
     def expected(self) -> str:
         if self.kind == "choice":
@@ -73,6 +75,7 @@ class Field:
                 return value, "out of range"
             return (float(value) if k == "float" else value), None
         if k == "choice":
+            value = dict(self.value_aliases).get(value, value) if isinstance(value, str) else value
             return (value, None) if value in self.choices else (value, "not allowed")
         if k in ("list", "cidr_list"):
             if isinstance(value, str):
@@ -103,12 +106,29 @@ class Field:
         raise AssertionError(f"unknown field kind {k}")
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A second accepted name for a key (the seed's spelling or ours). The value is checked
+    against the alias's own field, converted, and stored under the canonical key only, so
+    `config show` and the code see one name."""
+
+    field: Field
+    canonical: str  # key the value is stored under
+    section: str | None = None  # section of the canonical key when it is not the alias's own
+    to_canonical: Callable[[Any], Any] = _same
+
+
 @dataclass(frozen=True)
 class Section:
     name: str  # dotted path, e.g. "log_pipeline.storage"
     fields: dict[str, Field]
     doc: str = ""
     subsections: tuple[str, ...] = field(default=())
+    aliases: dict[str, Alias] = field(default_factory=dict)
 
     def defaults(self) -> dict[str, Any]:
         return {k: (list(f.default) if isinstance(f.default, list) else f.default) for k, f in self.fields.items()}

@@ -69,6 +69,10 @@ class _Tailed:
 
 
 class FileTail:
+    # waiting loses nothing (the unread rest stays in the file), so the log buffer makes us wait
+    # rather than drop our lines
+    lossless = True
+
     def __init__(self, config: FileTailConfig):
         self.config = config
         self.name = config.name

@@ -22,14 +22,17 @@ from ironpost.log_pipeline.rules.model import (
     MODIFIERS,
     OPERATORS,
     Condition,
+    SESSION_KEYS,
     Rule,
+    Session,
     Threshold,
     hs_regex,
 )
 
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 RULE_KEYS = {"id", "title", "description", "severity", "detection", "threshold", "tags", "extract", "input",
-             "rate_limit", "author", "references", "status", "logsource", "falsepositives", "sigma_id"}
+             "rate_limit", "author", "references", "status", "logsource", "falsepositives", "sigma_id",
+             "service", "session"}
 COND_KEYS = {"field", "operator", "value", "modifier", "modifiers"}
 THRESHOLD_KEYS = {"count", "timeframe_secs", "group_by", "distinct", "dedup_secs"}
 
@@ -105,7 +108,7 @@ class _Checker:
         if inp is not None and inp.value not in INPUTS:
             self.err(inp.line, f"input must be one of {', '.join(INPUTS)}")
         conds = self.detection(d.get("detection"), doc.line)
-        threshold = self.threshold(d.get("threshold"))
+        threshold = self.threshold(self.threshold_node(d))
         tags = d.get("tags")
         if tags is not None and not (isinstance(tags.value, list) and all(isinstance(t.value, str) for t in tags.value)):
             self.err(tags.line, "tags must be a list of text")
@@ -113,6 +116,10 @@ class _Checker:
         rl = d.get("rate_limit")
         if rl is not None and not (isinstance(rl.value, int) and not isinstance(rl.value, bool) and rl.value >= 1):
             self.err(rl.line, "rate_limit must be a whole number of alerts per minute, at least 1")
+        svc = d.get("service")
+        if svc is not None and not (isinstance(svc.value, str) and _ID.match(svc.value)):
+            self.err(svc.line, "service must be a name (letters, digits, '_', '.', '-')")
+        session = self.session(d.get("session"))
         if len(self.problems) > start:
             return None
         return Rule(
@@ -128,13 +135,61 @@ class _Checker:
             rate_limit=rl.value if rl else 100,
             file=self.file,
             line=doc.line,
+            service=svc.value if svc else None,
+            session=session,
         )
+
+    def session(self, n: Node | None) -> Session | None:
+        if n is None:
+            return None
+        if not isinstance(n.value, dict):
+            self.err(n.line, "session must be a mapping (key, fill, after, unless, new_user, wait_for_address, silent, ttl_secs)")
+            return None
+        self.keys(n, SESSION_KEYS, "session")
+        d = n.value
+        out = Session()
+        for name in ("silent", "fill", "new_user", "wait_for_address"):
+            v = d.get(name)
+            if v is not None:
+                if not isinstance(v.value, bool):
+                    self.err(v.line, f"session.{name} must be true or false")
+                else:
+                    setattr(out, name, v.value)
+        for name in ("key", "after", "unless"):
+            v = d.get(name)
+            if v is None:
+                continue
+            vals = v.value if isinstance(v.value, list) else [v]
+            if not vals or not all(isinstance(x.value, str) and x.value for x in vals):
+                self.err(v.line, f"session.{name} must be a name or a list of names")
+            else:
+                setattr(out, name, tuple(x.value for x in vals))
+        ttl = d.get("ttl_secs")
+        if ttl is not None:
+            if isinstance(ttl.value, bool) or not isinstance(ttl.value, (int, float)) or not 0 < ttl.value <= 86400:
+                self.err(ttl.line, "session.ttl_secs must be a number of seconds in (0, 86400]")
+            else:
+                out.ttl_secs = float(ttl.value)
+        if out.new_user and not out.after:
+            self.err(n.line, "session.new_user compares with the users of the 'after' rules: name them")
+        return out
+
+    def threshold_node(self, d: dict) -> Node | None:
+        """The threshold: inside detection (the seed's form) or at top level, the same meaning.
+        Both at once would leave one silently ignored, so that is an error."""
+        top = d.get("threshold")
+        det = d.get("detection")
+        inner = det.value.get("threshold") if det is not None and isinstance(det.value, dict) else None
+        if top is not None and inner is not None:
+            self.err(top.line, f"threshold is given twice (here and in detection at line {inner.line}); keep one")
+            return None
+        return inner if inner is not None else top
 
     def detection(self, det: Node | None, line: int) -> list:
         if det is None or not isinstance(det.value, dict):
             self.err(det.line if det else line, "detection must be a mapping with a 'conditions' list")
             return []
-        self.keys(det, {"conditions"}, "detection")
+        self.keys(det, {"conditions", "threshold"}, "detection")
         cl = det.value.get("conditions")
         if cl is None or not isinstance(cl.value, list) or not cl.value:
             self.err(cl.line if cl else det.line, "detection.conditions must be a non-empty list")

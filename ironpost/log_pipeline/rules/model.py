@@ -241,6 +241,53 @@ class Threshold:
 
 
 @dataclass
+class Session:
+    """Correlation over the lines one connection writes (sshd: the same host, process and pid).
+
+    Every matching line of a rule with a session block is remembered in its session (rule id,
+    user, address). `fill` takes src_ip/user a line lacks from its session; `after`/`unless`
+    require (or forbid) that the session saw other rules; `new_user` requires a user other
+    than those the `after` rules saw; `wait_for_address` holds a match whose line names no
+    address until a later line of the session does; `silent` rules only feed the session."""
+
+    key: tuple = ("host", "process", "pid")
+    silent: bool = False
+    fill: bool = False
+    after: tuple = ()
+    unless: tuple = ()
+    new_user: bool = False
+    wait_for_address: bool = False
+    ttl_secs: float = 600.0
+
+
+SESSION_KEYS = {"key", "silent", "fill", "after", "unless", "new_user", "wait_for_address", "ttl_secs"}
+ADDRESS_FIELDS = ("src_ip", "dst_ip")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
+
+
+def normalise_address(rec: dict, name: str = "src_ip") -> None:
+    """Keep rec[name] only as a valid IP address in canonical form (`::ffff:a.b.c.d` -> a.b.c.d);
+    a DNS name (or anything else name-like) moves to src_host, other text is dropped: only a
+    real address may ever reach a ban."""
+    v = rec.get(name)
+    if not isinstance(v, str):
+        return
+    t = v.strip()
+    if t[:1] == "[" and t[-1:] == "]":
+        t = t[1:-1]
+    try:
+        ip = ipaddress.ip_address(t)
+    except ValueError:
+        del rec[name]
+        if name == "src_ip" and _HOSTNAME.match(t):
+            rec.setdefault("src_host", t)
+        return
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    rec[name] = str(ip)
+
+
+@dataclass
 class Rule:
     id: str
     title: str
@@ -254,8 +301,19 @@ class Rule:
     rate_limit: int = 100  # alerts per rule per minute of event time
     file: str | None = None
     line: int | None = None
+    service: str | None = None
+    session: Session | None = None
+
+    @property
+    def extract_names(self) -> frozenset:
+        return frozenset(k for _, rx in self.extract for k in rx.groupindex)
 
     def apply_extract(self, rec: dict) -> None:
+        """Fields from the rule's own patterns, which know where the service writes them: they
+        replace the parser's built-in guesses (an attacker can put "from 10.0.0.1" in a user
+        name), the first pattern that yields a field wins, and a field the rule extracts but
+        did not find on this line is dropped rather than left to the guess."""
+        got: set = set()
         for fname, rx in self.extract:
             text = field_text(rec.get(fname))
             if text is None:
@@ -263,8 +321,16 @@ class Rule:
             m = rx.search(text)
             if m:
                 for k, v in m.groupdict().items():
-                    if v is not None and k not in rec:
+                    if v is not None and k not in got:
                         rec[k] = v
+                        got.add(k)
+        for k in self.extract_names - got:
+            rec.pop(k, None)
+            if k == "src_ip":
+                rec.pop("port", None)
+        for k in ADDRESS_FIELDS:
+            if k in got:
+                normalise_address(rec, k)
 
     def summary(self) -> dict:
         t = self.threshold
@@ -278,5 +344,6 @@ class Rule:
             if t is None
             else {"count": t.count, "timeframe_secs": t.timeframe_secs, "group_by": list(t.group_by)},
             "tags": list(self.tags),
+            "service": self.service,
             "file": self.file,
         }

@@ -1,4 +1,6 @@
-from ironpost.core.config.schema import Field, Section
+from ironpost.core.config.schema import Alias, Field, Section
+
+PAGE = 4096
 
 
 def _power_of_two(v):
@@ -11,6 +13,9 @@ EBPF = Section(
         "enabled": Field("bool", False, "load the XDP program (needs root/CAP_BPF and bcc)"),
         "interface": Field("str", "eth0", "interface to attach to"),
         "xdp_mode": Field("choice", "skb", "skb (generic), native (driver) or hw (offload)", choices=("skb", "native", "hw")),
+        "ring_buffer_size": Field("int", 2048 * PAGE, "kernel-to-daemon ring buffer in bytes (power of two, at least one "
+                                  "4 KiB page; 8388608 = 8 MiB, ~131k records)", min=PAGE, max=262144 * PAGE,
+                                  check=_power_of_two),
         "blocklist": Field("cidr_list", [], "IPs and CIDRs dropped in the kernel from start"),
         "sample_rate": Field("int", 1, "send 1 in N packet records to userspace (always sent: SYNs, completed handshakes, drops, and the first UDP packet of each source/port pair)", min=1, max=1_000_000),
         "packet_events_per_sec": Field(
@@ -42,8 +47,11 @@ EBPF = Section(
                                    min=16, max=1_000_000),
         "pin_dir": Field("path", "/sys/fs/bpf/ironpost", "bpffs dir where the blocklist and counters are pinned "
                          "(the CLI edits them there when no daemon runs)"),
-        "ringbuf_pages": Field("int", 2048, "ring buffer size in 4 KiB pages (power of two; 2048 = 8 MiB, ~131k records)",
-                               min=1, max=262144, check=_power_of_two),
     },
     doc="network module (eBPF/XDP)",
+    aliases={
+        # our earlier name, in 4 KiB pages
+        "ringbuf_pages": Alias(Field("int", min=1, max=262144, check=_power_of_two), "ring_buffer_size",
+                               to_canonical=lambda pages: pages * PAGE),
+    },
 )

@@ -3,7 +3,8 @@ from ironpost.core.config.schema import Field, Section
 GENERAL = Section(
     "general",
     {
-        "log_level": Field("choice", "info", "daemon log level", choices=("debug", "info", "warning", "error")),
+        "log_level": Field("choice", "info", "daemon log level", choices=("trace", "debug", "info", "warn", "error"),
+                           value_aliases=(("warning", "warn"),)),
         "log_format": Field("choice", "json", "json lines, or pretty for a console", choices=("json", "pretty")),
         "data_dir": Field("path", "/var/lib/ironpost", "state: SQLite stores, offsets, spool, vulnerability DB"),
         "pid_file": Field("path", "", "PID file; empty means <data_dir>/ironpost.pid"),
