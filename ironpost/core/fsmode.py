@@ -60,27 +60,38 @@ def check_data_dir(path: str | Path) -> Path:
     return path
 
 
-def tighten(path: str | Path) -> list[str]:
-    """data_dir to 0700 and the files directly in it to 0600; returns what was changed."""
+def tighten(path: str | Path, max_entries: int = 100_000) -> list[str]:
+    """data_dir to 0700, and everything under it (spool/, the vulnerability DB) to 0700 / 0600;
+    returns what was changed. Symlinks are neither followed nor changed."""
     path = Path(path)
     changed = []
     mode = stat.S_IMODE(os.stat(path).st_mode)
     if mode & 0o077:
         os.chmod(path, DIR_MODE)
         changed.append(f"{path} {mode:04o}->0700")
-    with os.scandir(path) as it:
-        for entry in it:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISLNK(st.st_mode):
-                continue  # never chmod through a link someone may have planted
-            m = stat.S_IMODE(st.st_mode)
-            if m & 0o077 and (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+    stack, seen = [str(path)], 0
+    while stack and seen < max_entries:
+        try:
+            it = os.scandir(stack.pop())
+        except OSError:
+            continue
+        with it:
+            for entry in it:
+                seen += 1
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(entry.path)
+                elif not stat.S_ISREG(st.st_mode):
+                    continue  # links (never chmod through one someone may have planted), sockets
+                m = stat.S_IMODE(st.st_mode)
+                if not m & 0o077:
+                    continue
                 want = DIR_MODE if stat.S_ISDIR(st.st_mode) else FILE_MODE
                 try:
-                    # fchmod on an O_NOFOLLOW descriptor: a file swapped for a link since the
+                    # fchmod on an O_NOFOLLOW descriptor: an entry swapped for a link since the
                     # scandir is refused rather than followed.
                     fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
                 except OSError:
@@ -91,5 +102,6 @@ def tighten(path: str | Path) -> list[str]:
                     os.close(fd)
                 changed.append(f"{entry.path} {m:04o}->{want:04o}")
     if changed:
-        log.warning("state files were readable by other users; modes tightened", extra={"changed": changed})
+        log.warning("state files were readable by other users; modes tightened", extra={"changed": changed[:50],
+                                                                                          "count": len(changed)})
     return changed

@@ -118,48 +118,38 @@ def _interface_v4(proc: str) -> set[Address]:
     return out
 
 
-def _interface_v6(proc: str) -> set[Address]:
+def _proc_rows(proc: str, name: str, pick) -> set[Address]:
+    """The addresses pick(fields) returns for the rows of /proc/<name> (None skips a row)."""
     out: set[Address] = set()
     try:
-        with open(os.path.join(proc, "net/if_inet6")) as f:
+        with open(os.path.join(proc, name)) as f:
             for line in f:
-                parts = line.split()
-                if parts and len(parts[0]) == 32:
-                    try:
-                        out.add(ipaddress.IPv6Address(int(parts[0], 16)))
-                    except ValueError:
-                        pass
+                try:
+                    addr = pick(line.split())
+                except ValueError:  # a header line, or a row this kernel writes differently
+                    continue
+                if addr is not None:
+                    out.add(addr)
     except OSError:
         pass
     return out
+
+
+_ZERO128 = "0" * 32
+
+
+def _interface_v6(proc: str) -> set[Address]:
+    return _proc_rows(proc, "net/if_inet6",
+                      lambda p: ipaddress.IPv6Address(int(p[0], 16)) if p and len(p[0]) == 32 else None)
 
 
 def _gateways(proc: str) -> set[Address]:
-    out: set[Address] = set()
-    try:
-        with open(os.path.join(proc, "net/route")) as f:
-            next(f, None)
-            for line in f:
-                p = line.split()
-                if len(p) > 2 and p[1] == "00000000" and p[2] != "00000000":
-                    try:
-                        out.add(ipaddress.IPv4Address(int(p[2], 16).to_bytes(4, "little")))
-                    except ValueError:
-                        pass
-    except OSError:
-        pass
-    try:
-        with open(os.path.join(proc, "net/ipv6_route")) as f:
-            for line in f:
-                p = line.split()
-                if len(p) > 4 and p[0] == "0" * 32 and p[1] == "00" and p[4] != "0" * 32:
-                    try:
-                        out.add(ipaddress.IPv6Address(int(p[4], 16)))
-                    except ValueError:
-                        pass
-    except OSError:
-        pass
-    return out
+    # route: Iface Destination Gateway (little-endian hex); ipv6_route: dest plen src splen next-hop
+    v4 = _proc_rows(proc, "net/route", lambda p: ipaddress.IPv4Address(int(p[2], 16).to_bytes(4, "little"))
+                    if len(p) > 2 and p[1] == "00000000" and p[2] != "00000000" else None)
+    v6 = _proc_rows(proc, "net/ipv6_route", lambda p: ipaddress.IPv6Address(int(p[4], 16))
+                    if len(p) > 4 and p[0] == _ZERO128 and p[1] == "00" and p[4] != _ZERO128 else None)
+    return v4 | v6
 
 
 def ssh_peer(environ: Mapping[str, str] | None = None) -> Address | None:

@@ -23,13 +23,13 @@ import socket
 import time
 from pathlib import Path
 
+from ironpost.core.bus import SUPPRESSED_TOPIC
 from ironpost.core.config import Config
 from ironpost.core.config.sections.ebpf import PAGE
 from ironpost.core.errors import EbpfError
 from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.core.module import ModuleContext, ModuleUnavailable
 from ironpost.ebpf import layout
-from ironpost.core.bus import SUPPRESSED_TOPIC
 from ironpost.ebpf.bans import PORT_SCAN_RULE, SYN_FLOOD_RULE, BanManager
 from ironpost.ebpf.detectors import BUCKETS, PortScanDetector, SynFloodDetector, slot_ns_for
 from ironpost.ebpf.maps import parse_target

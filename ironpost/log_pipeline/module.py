@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ironpost.core.bus import SUPPRESSED_TOPIC
 from ironpost.core.config import Config
 from ironpost.core.errors import LogPipelineError
 from ironpost.core.events import LogChunk
@@ -119,6 +120,13 @@ class LogPipelineModule:
             return
         for alert in pipe.process(chunk, source):
             await self._publish(alert)
+        await self._publish_suppressed(pipe)
+
+    async def _publish_suppressed(self, pipe) -> None:
+        # Not stored and no container action: only the ban manager reads this topic, so an
+        # alert rate limit never drops a ban decision.
+        for alert in pipe.take_suppressed():
+            await self._bus.publish(SUPPRESSED_TOPIC, alert)
 
     async def _publish(self, alert) -> None:
         self.published += 1
@@ -145,6 +153,7 @@ class LogPipelineModule:
             for ev in batch:
                 for alert in pipe.process_packet(ev):
                     await self._publish(alert)
+            await self._publish_suppressed(pipe)
 
     def metrics(self) -> dict[str, float]:
         m: dict[str, float] = {"lp_alerts_published_total": float(self.published), "lp_reloads_total": float(self.reloads),

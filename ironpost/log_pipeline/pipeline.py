@@ -24,6 +24,7 @@ from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS, Rule
 log = logging.getLogger("ironpost.log_pipeline")
 
 MatchHook = Callable[[Rule, dict, str], None]
+SUPPRESSED_MAX = 100_000  # rate-limited alerts held between two take_suppressed() calls
 # what an alert carries from the line, besides the fields its rule looks at
 ALERT_FIELDS = ("timestamp", "message", "host", "process", "src_ip", "user", "rhost")
 _DETAIL_FIELDS = ("message", "host", "process", "user", "rhost", "src_host", "dst_port", "dst_ip")
@@ -116,6 +117,7 @@ class Pipeline:
                                   self._remember_in_c)
                 self.agg_rules.add(ri)
         self.stats: Counter[str] = Counter()
+        self.suppressed: list[AlertEvent] = []
         self.matches: Counter[str] = Counter()
         self.alerts: Counter[str] = Counter()
         self._want = want_mask(needed_fields(self.compiled.log_rules, self.compiled.py_conditions))
@@ -191,9 +193,11 @@ class Pipeline:
 
     def _fired_in_c(self, rule: Rule, rec: dict, source: str, ts: float, count: int, first: float,
                     out: list) -> None:
-        if self.thresholds.rate_ok(rule, ts):
-            group = {f: rec.get(f) for f in rule.threshold.group_by}
+        group = {f: rec.get(f) for f in rule.threshold.group_by}
+        if self.thresholds.rate_ok(rule, ts, group, rec):
             out.append(self._alert(rule, rec, source, ts, None, group, count, first))
+        else:
+            self._suppress(self._alert(rule, rec, source, ts, None, group, count, first, sent=False))
 
     def process_packet(self, ev: PacketEvent, on_match: MatchHook | None = None) -> list[AlertEvent]:
         rec = {
@@ -223,12 +227,31 @@ class Pipeline:
             on_match(rule, rec, source)
         d = self.thresholds.decide(rule, rec, float(ts))
         if not d.fire:
+            if d.suppressed:
+                self._suppress(self._alert(rule, rec, source, ts, trace_id, d.group, d.count, d.first_seen, sent=False))
             return None
         return self._alert(rule, rec, source, ts, trace_id, d.group, d.count, d.first_seen)
 
+    def _suppress(self, alert: AlertEvent) -> None:
+        """Keep a rate-limited alert's ban decision (take_suppressed); only those with a source matter."""
+        if alert.src_ip is None:
+            return
+        if len(self.suppressed) >= SUPPRESSED_MAX:  # nobody takes them: count rather than grow
+            self.stats["suppressed_dropped"] += 1
+            return
+        alert.details["rate_limited"] = True
+        self.suppressed.append(alert)
+        self.stats["suppressed"] += 1
+
+    def take_suppressed(self) -> list[AlertEvent]:
+        """Rate-limited alerts since the last call, for the ban path (bus "alerts.suppressed")."""
+        out, self.suppressed = self.suppressed, []
+        return out
+
     def _alert(self, rule: Rule, rec: dict, source: str, ts: float, trace_id: str | None, group: dict, count: int,
-               first_seen: float) -> AlertEvent:
-        self.alerts[rule.id] += 1
+               first_seen: float, sent: bool = True) -> AlertEvent:
+        if sent:
+            self.alerts[rule.id] += 1
         src = group.get("src_ip") or rec.get("src_ip")
         details = {"source": source}
         if rule.service:
@@ -262,6 +285,8 @@ class Pipeline:
         m["lp_json_depth_errors_total"] = float(s["json_depth_errors"])
         m["lp_candidates_total"] = float(s["candidates"])
         m["lp_scan_errors_total"] = float(s["scan_errors"])
+        m["lp_rate_limited_ban_decisions_total"] = float(s["suppressed"])
+        m["lp_rate_limited_ban_decisions_dropped_total"] = float(s["suppressed_dropped"])
         m["lp_lines_unscanned_total"] = float(s["lines_unscanned"])
         m["lp_packets_total"] = float(s["packets"])
         for fmt in ("raw", "rfc3164", "rfc5424", "json"):

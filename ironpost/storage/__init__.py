@@ -21,7 +21,7 @@ def open_store(config: Config) -> SpoolingStore:
         from ironpost.storage.sqlite import SqliteStore
 
         inner = SqliteStore(config.resolve_path("log_pipeline.storage", "sqlite_path", "ironpost.db"))
-    return SpoolingStore(inner, config.data_dir / "spool")
+    return SpoolingStore(inner, config.data_dir / "spool", max_bytes=st.spool_max_bytes)
 
 
 __all__ = ["Store", "SpoolingStore", "open_store"]

@@ -1,6 +1,11 @@
-"""A store wrapper that never loses a write: a batch the backend refuses is appended to a
-spool file in data_dir (JSON lines), and the spool is replayed, in order, before the next
-write once the backend answers again."""
+"""A store wrapper for backend outages: a batch the backend refuses is appended to a spool
+file in data_dir (JSON lines, 0600), and the spool is replayed, in order, before the next
+write once the backend answers again.
+
+The spool is bounded (max_bytes, [log_pipeline.storage] spool_max_bytes): a long outage under
+an alert flood must not fill the disk. Events beyond the bound are dropped and counted
+(storage_spool_dropped_total), with an error logged. Replay streams the file in batches of
+REPLAY_BATCH events, so a large spool never sits in memory at once."""
 
 from __future__ import annotations
 
@@ -18,10 +23,15 @@ from ironpost.storage.base import Store
 
 log = logging.getLogger("ironpost.storage")
 
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+REPLAY_BATCH = 1000
+
 
 class SpoolingStore(Store):
-    def __init__(self, inner: Store, spool_dir: str | Path):
+    def __init__(self, inner: Store, spool_dir: str | Path, max_bytes: int = DEFAULT_MAX_BYTES):
         self.inner = inner
+        self.max_bytes = max_bytes
+        self.dropped_total = 0
         self.name = inner.name
         self.spool_path = Path(spool_dir) / f"{inner.name}.spool.jsonl"
         self._lock = threading.Lock()
@@ -100,15 +110,38 @@ class SpoolingStore(Store):
         if actions:
             self.inner.write_actions(actions)
 
+    def spool_bytes(self) -> int:
+        total = 0
+        for path in (self.spool_path, self.spool_path.with_suffix(".replaying")):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                pass
+        return total
+
     def spool(self, events: list) -> None:
-        """Append events to the spool file (fsynced) for a later replay."""
-        private_file(self.spool_path)
-        data = b"".join(e.to_json() + b"\n" for e in events)
-        with self.spool_path.open("ab") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.spooled_total += len(events)
+        """Append events to the spool file (fsynced) for a later replay, up to max_bytes."""
+        room = self.max_bytes - self.spool_bytes()
+        parts, kept = [], 0
+        for e in events:
+            line = e.to_json() + b"\n"
+            if len(line) > room:
+                break  # keep order: nothing after a dropped event is spooled either
+            parts.append(line)
+            room -= len(line)
+            kept += 1
+        dropped = len(events) - kept
+        if parts:
+            private_file(self.spool_path)
+            with self.spool_path.open("ab") as fh:
+                fh.write(b"".join(parts))
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.spooled_total += kept
+        if dropped:
+            self.dropped_total += dropped
+            log.error("spool full, events dropped", extra={"dropped": dropped, "max_bytes": self.max_bytes,
+                                                            "spool": str(self.spool_path)})
 
     def _replay_locked(self) -> int:
         # Rename first so a crash mid-replay leaves the file to replay again; the stores
@@ -120,19 +153,27 @@ class SpoolingStore(Store):
                 if not self.spool_path.exists():
                     break
                 os.replace(self.spool_path, work)
-            events = []
+            n = 0
             with work.open("rb") as fh:
+                batch = []
                 for line in fh:
                     line = line.strip()
-                    if line:
-                        try:
-                            events.append(event_from_dict(orjson.loads(line)))
-                        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-                            log.error("unreadable spool line skipped", extra={"error": str(exc)})
-            for i in range(0, len(events), 1000):
-                self._write_inner(events[i : i + 1000])  # raises StorageError: the file stays
+                    if not line:
+                        continue
+                    try:
+                        batch.append(event_from_dict(orjson.loads(line)))
+                    except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+                        log.error("unreadable spool line skipped", extra={"error": str(exc)})
+                        continue
+                    if len(batch) >= REPLAY_BATCH:
+                        self._write_inner(batch)  # raises StorageError: the file stays
+                        n += len(batch)
+                        batch = []
+                if batch:
+                    self._write_inner(batch)
+                    n += len(batch)
             work.unlink()
-            total += len(events)
+            total += n
         if total:
             self.replayed_total += total
             log.info("replayed %d spooled events", total)
@@ -143,4 +184,6 @@ class SpoolingStore(Store):
             "storage_spooled_total": self.spooled_total,
             "storage_replayed_total": self.replayed_total,
             "storage_write_failures_total": self.failures_total,
+            "storage_spool_dropped_total": self.dropped_total,
+            "storage_spool_bytes": self.spool_bytes(),
         }

@@ -75,18 +75,24 @@ def test_second_daemon_refused_while_first_lives(daemon_proc):
     assert daemon_proc.request({"cmd": "status"})["ok"]
 
 
-def test_stale_pid_file_is_replaced(tmp_path):
+@pytest.mark.parametrize("holder", ["dead", "reused"])
+def test_stale_pid_file_is_replaced(tmp_path, holder):
     data = tmp_path / "data"
     data.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (data / "ironpost.pid").write_text(f"{dead.pid}\n")
+    if holder == "dead":
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        pid = dead.pid
+    else:
+        pid = os.getpid()  # a reused PID: alive, but no daemon holds the file's lock
+    (data / "ironpost.pid").write_text(f"{pid}\n")
     d = DaemonProc(write_config(tmp_path / "c.toml", data), data)
     try:
         assert int((data / "ironpost.pid").read_text()) == d.proc.pid
         assert "replaced a stale PID file" in d.log_text()
     finally:
         assert d.stop() == 0
+    assert not (data / "ironpost.pid").exists()
 
 
 def test_invalid_config_exits_2_with_every_problem(tmp_path):

@@ -76,9 +76,14 @@ def test_check_data_dir_and_tighten(tmp_path):
     target.write_text("not ours")
     os.chmod(target, 0o644)
     (new / "link").symlink_to(target)
+    (new / "spool").mkdir(mode=0o755)
+    os.chmod(new / "spool", 0o755)
+    (new / "spool" / "sqlite.spool.jsonl").write_text("{}")
+    os.chmod(new / "spool" / "sqlite.spool.jsonl", 0o644)
     changed = tighten(new)
     assert mode(f) == 0o600 and mode(target) == 0o644  # a planted link is not followed
-    assert len(changed) == 1
+    assert mode(new / "spool") == 0o700 and mode(new / "spool" / "sqlite.spool.jsonl") == 0o600
+    assert len(changed) == 3
     assert mode(private_file(new / "fresh")) == 0o600
     os.chmod(new, 0o757)
     with pytest.raises(UnsafePathError):
@@ -115,19 +120,6 @@ def test_two_daemons_at_the_same_moment_one_wins_and_the_loser_touches_nothing(t
                 p.wait(15)
 
 
-def test_a_reused_pid_in_a_stale_file_does_not_block_start(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir(mode=0o700)
-    (data / "ironpost.pid").write_text(f"{os.getpid()}\n")  # alive, but not a daemon holding the lock
-    d = DaemonProc(write_config(tmp_path / "c.toml", data), data)
-    try:
-        assert int((data / "ironpost.pid").read_text()) == d.proc.pid
-        assert "replaced a stale PID file" in d.log_text()
-    finally:
-        assert d.stop() == 0
-    assert not (data / "ironpost.pid").exists()
-
-
 def test_pid_file_lock_in_process(tmp_path):
     a, b = PidFile(tmp_path / "p.pid"), PidFile(tmp_path / "p.pid")
     a.acquire()
@@ -138,3 +130,24 @@ def test_pid_file_lock_in_process(tmp_path):
     assert not (tmp_path / "p.pid").exists()
     b.acquire()
     b.release()
+
+
+def test_http_is_loopback_by_default_and_another_bind_is_logged(tmp_path):
+    from ironpost.core.config import parse_config
+    from ironpost.daemon.http import HttpServer
+
+    assert parse_config({}, environ={}).general.http_listen.startswith("127.0.0.1:")
+    assert HttpServer("127.0.0.1:0", dict, dict).loopback and HttpServer("[::1]:0", dict, dict).loopback
+    assert not HttpServer("0.0.0.0:0", dict, dict).loopback and not HttpServer("192.0.2.1:9469", dict, dict).loopback
+    data = tmp_path / "data"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[general]\ndata_dir = "{data}"\nhttp_listen = "0.0.0.0:0"\nshutdown_timeout_secs = 5\n'
+                   f'[log_pipeline]\nenabled = false\n')
+    d = DaemonProc(cfg, data)
+    try:
+        deadline = time.monotonic() + 10  # the socket comes up just before the HTTP listener
+        while "listen beyond loopback" not in d.log_text():
+            assert time.monotonic() < deadline, d.log_text()
+            time.sleep(0.05)
+    finally:
+        assert d.stop() == 0

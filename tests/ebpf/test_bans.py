@@ -4,6 +4,7 @@ exemptions, detector opt-in and caps, rate-limited alerts still banning, escalat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import stat
@@ -134,21 +135,33 @@ def test_escalation_survives_a_restart(clean, tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
-def test_a_rate_limited_alert_still_bans(loader, veth, tmp_path):
+@contextlib.asynccontextmanager
+async def network_module(loader, veth, tmp_path, **ebpf):
+    """The real EbpfModule on the session's loader: (module, bus, actions subscription); the
+    blocklist is emptied afterwards."""
     from ironpost.core.config import parse_config
     from ironpost.core.module import ModuleContext
     from ironpost.ebpf.module import EbpfModule
 
-    cfg = parse_config({"ebpf": {"enabled": True, "interface": veth.host_if, "auto_block": True,
-                                 "ban_exempt": ["192.0.2.0/24"], "ban_exempt_host": False}})
+    cfg = parse_config({"ebpf": {"enabled": True, "interface": veth.host_if, "auto_block": True, **ebpf}})
+    bus = Bus()
+    actions = bus.subscribe("actions", "t")
+    module = EbpfModule(cfg, loader=loader)
+    task = asyncio.create_task(module.run(ModuleContext(config=cfg, bus=bus, data_dir=tmp_path)))
+    await asyncio.wait_for(module.running.wait(), 10)
+    try:
+        yield module, bus, actions
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        for e in loader.blocklist.entries():
+            loader.blocklist.remove(e.network)
 
+
+def test_a_rate_limited_alert_still_bans(loader, veth, tmp_path):
     async def main():
-        bus = Bus()
-        actions = bus.subscribe("actions", "t")
-        module = EbpfModule(cfg, loader=loader)
-        task = asyncio.create_task(module.run(ModuleContext(config=cfg, bus=bus, data_dir=tmp_path)))
-        await asyncio.wait_for(module.running.wait(), 10)
-        try:
+        async with network_module(loader, veth, tmp_path, ban_exempt=["192.0.2.0/24"],
+                                  ban_exempt_host=False) as (module, bus, actions):
             await bus.publish(SUPPRESSED_TOPIC, alert("203.0.113.66"))
             act = await asyncio.wait_for(actions.get(), 5)
             assert act.action == "block" and act.target == "203.0.113.66/32"
@@ -156,9 +169,44 @@ def test_a_rate_limited_alert_still_bans(loader, veth, tmp_path):
             r = await module.control("block", {"target": "192.0.0.0/8"})
             assert not r["ok"] and "--force" in r["error"] and loader.blocklist.get("192.0.0.0/8") is None
             assert (await module.control("block", {"target": "192.0.0.0/8", "force": True}))["ok"]
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            for e in loader.blocklist.entries():
-                loader.blocklist.remove(e.network)
     asyncio.run(main())
+
+
+def test_a_json_log_line_naming_a_range_bans_nothing_end_to_end(loader, veth, tmp_path):
+    """A JSON line's own src_ip field, through the real log pipeline and the running network module."""
+    from ironpost.log_pipeline.pipeline import Pipeline
+    from ironpost.log_pipeline.rules.model import Condition, Rule
+
+    rule = Rule(id="json.fail", title="t", severity="high",
+                conditions=[Condition("message", "contains", "Failed password")])
+    pipe = Pipeline([rule])
+    hostile = ["0.0.0.0/0", "::/0", "10.0.0.0/8", "127.0.0.1", "::ffff:127.0.0.1", "224.0.0.1", veth.host_ip]
+
+    async def main():
+        async with network_module(loader, veth, tmp_path) as (module, bus, actions):
+            lines = b"".join(b'{"message": "Failed password for root", "src_ip": "%s"}\n' % s.encode()
+                             for s in hostile + ["::ffff:203.0.113.77"])
+            alerts = pipe.process(lines, "json")
+            assert [a.src_ip for a in alerts] == hostile + ["::ffff:203.0.113.77"]
+            for a in alerts:
+                await bus.publish("alerts", a)
+            act = await asyncio.wait_for(actions.get(), 5)
+            assert act.target == "203.0.113.77/32"  # the only host a log line may ban
+            await asyncio.sleep(0.1)
+            assert actions.qsize() == 0
+            assert [e.network for e in loader.blocklist.entries()] == ["203.0.113.77/32"]
+            c = module.bans.counts
+            assert c["invalid_source"] == 6 and c["exempt"] == 1  # veth.host_ip: this host's own address
+    asyncio.run(main())
+
+
+def test_ban_history_is_bounded(tmp_path, monkeypatch):
+    import ironpost.ebpf.bans as bans_mod
+
+    monkeypatch.setattr(bans_mod, "HISTORY_MAX", 3)
+    h = bans_mod.BanHistory(tmp_path / "h.db")
+    for i in range(6):
+        h.record(f"203.0.113.{i}", float(i))
+    assert [h.count(f"203.0.113.{i}") for i in range(6)] == [0, 0, 0, 1, 1, 1]  # the oldest offenders forgotten
+    assert h.record("203.0.113.5", 9.0) == 2
+    h.close()

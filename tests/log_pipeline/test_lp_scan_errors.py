@@ -45,17 +45,12 @@ def test_both_matchers_count_the_same_failures():
 
 
 @pytest.mark.parametrize("impl", IMPLS, ids=lambda m: m.__name__)
-def test_pipeline_logs_and_exports_scan_errors(impl, caplog):
+def test_pipeline_logs_and_exports_scan_errors(impl, caplog, tmp_path):
     from ironpost.log_pipeline.rules import load_rules
 
-    p = Pipeline([], matcher_impl=impl)
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "r.yaml").write_text("id: r\ntitle: t\nseverity: low\ndetection:\n  conditions:\n"
-                                        "    - field: message\n      operator: contains\n      value: Failed\n")
-        rules, problems = load_rules(d)
+    (tmp_path / "r.yaml").write_text("id: r\ntitle: t\nseverity: low\ndetection:\n  conditions:\n"
+                                     "    - field: message\n      operator: contains\n      value: Failed\n")
+    rules, problems = load_rules(tmp_path)
     assert not problems
     p = Pipeline(rules, matcher_impl=impl)
     p.compiled.matcher._inject_scan_errors(-1, 1)

@@ -37,3 +37,36 @@ def test_exclude_relative_to_scan_dir(tmp_path):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text("")
     assert [p.relative_to(tmp_path).as_posix() for p in discover([tmp_path], exclude=["vendor"])] == ["app/Cargo.lock"]
+
+
+def test_symlinks_leaving_the_scan_dir_are_not_followed(tmp_path):
+    secret = tmp_path / "root-only"
+    (secret / "proj").mkdir(parents=True)
+    (secret / "proj" / "Cargo.lock").write_text("")
+    (secret / "package-lock.json").write_text("")
+    scan = tmp_path / "scan"
+    (scan / "app").mkdir(parents=True)
+    (scan / "app" / "Cargo.lock").write_text("")
+    os.symlink(secret, scan / "evil-dir")  # a planted link to a directory outside
+    os.symlink(secret / "package-lock.json", scan / "app" / "package-lock.json")  # and to a file outside
+    os.symlink(scan / "app", scan / "inside")  # a link that stays inside is fine
+    stats = {}
+    found = discover([scan], stats=stats)
+    assert [p.relative_to(scan).as_posix() for p in found] == ["app/Cargo.lock"]
+    assert stats["symlinks_outside"] == 2
+
+
+def test_depth_and_file_count_are_bounded(tmp_path):
+    deep = tmp_path
+    for i in range(12):
+        deep = deep / f"d{i}"
+    deep.mkdir(parents=True)
+    (deep / "Cargo.lock").write_text("")
+    stats = {}
+    assert discover([tmp_path], max_depth=5, stats=stats) == [] and stats["too_deep"] == 1
+    assert discover([tmp_path], max_depth=12) == [deep / "Cargo.lock"]
+    for i in range(30):
+        (tmp_path / f"p{i:02d}").mkdir()
+        (tmp_path / f"p{i:02d}" / "Cargo.lock").write_text("")
+    stats = {}
+    assert len(discover([tmp_path], max_files=10, stats=stats)) == 10 and stats["over_file_limit"] == 21

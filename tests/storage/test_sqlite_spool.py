@@ -82,3 +82,56 @@ def test_interrupted_replay_is_replayed_again_without_duplicates(tmp_path):
     assert st2.replay() == 7
     assert st2.replay() == 0
     assert len(inner.query_alerts(limit=100)) == 7
+
+
+class BatchRecordingStore(FlakyStore):
+    """A real SQLite store that remembers the size of every batch it was given."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.batches = []
+
+    def write_alerts(self, alerts):
+        self.batches.append(len(alerts))
+        super().write_alerts(alerts)
+
+
+def test_spool_is_bounded_and_counts_what_it_drops(tmp_path):
+    inner = FlakyStore(tmp_path / "a.db")
+    st = SpoolingStore(inner, tmp_path / "spool", max_bytes=8192)
+    inner.down = True
+    flood = alerts(400)
+    for i in range(0, 400, 50):
+        st.write_alerts(flood[i:i + 50])
+    kept = st.spooled()
+    assert 0 < kept < 400 and st.dropped_total == 400 - kept
+    assert st.spool_bytes() <= 8192
+    assert st.metrics()["storage_spool_dropped_total"] == 400 - kept
+    inner.down = False
+    st.replay()
+    # the oldest events were kept, in order; the rest are counted as dropped, not silently lost
+    assert {a["id"] for a in inner.query_alerts(limit=1000)} == {a.id for a in flood[:kept]}
+
+
+def test_replay_streams_in_bounded_batches(tmp_path):
+    inner = BatchRecordingStore(tmp_path / "a.db")
+    st = SpoolingStore(inner, tmp_path / "spool")
+    inner.down = True
+    st.write_alerts(alerts(2500))
+    inner.down = False
+    inner.batches.clear()
+    assert st.replay() == 2500
+    assert inner.batches == [1000, 1000, 500]
+    assert len(inner.query_alerts(limit=10_000)) == 2500
+
+
+def test_spool_file_is_private(tmp_path):
+    import os
+    import stat
+
+    inner = FlakyStore(tmp_path / "a.db")
+    st = SpoolingStore(inner, tmp_path / "spool")
+    inner.down = True
+    st.write_alerts(alerts(3))
+    assert stat.S_IMODE(os.stat(st.spool_path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "a.db").st_mode) == 0o600

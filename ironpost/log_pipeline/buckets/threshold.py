@@ -4,6 +4,11 @@ Without a threshold every match is an alert (still rate limited). With one, the 
 in the last timeframe_secs (event time) are counted; reaching `count` fires once, and further
 matches of the same rule and group are deduplicated until the group has been quiet for
 dedup_secs (default: timeframe_secs). `distinct: field` counts distinct values instead (port scans).
+
+The rate limit (rule.rate_limit alerts a minute) counts per rule *and* group key (the group_by
+values; for a rule without a threshold, the line's src_ip): otherwise an attacker floods a rule
+from decoy sources and the real source's alert is the one limited away. A rate-limited alert is
+still reported as `suppressed`: it is not stored, but its ban decision is still taken.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ class Decision:
     count: int
     first_seen: float
     group: dict
+    suppressed: bool = False  # would have fired but for the rate limit
+
+
+RATE_KEYS_MAX = 100_000  # (rule, group) rate-limit counters kept; the least recently used go first
 
 
 def group_values(rule: Rule, rec: dict) -> dict:
@@ -50,20 +59,28 @@ class ThresholdEngine:
                 return f"{rule.id}|{v}"
         return f"{rule.id}|{orjson.dumps(list(group.values()), default=str).decode()}"
 
-    def _rate_ok(self, rule: Rule, ts: float) -> bool:
+    def _rate_key(self, rule: Rule, group: dict, rec: dict | None) -> str:
+        if group:
+            return self._key(rule, group)
+        src = rec.get("src_ip") if rec is not None else None
+        return f"{rule.id}|{src}" if src is not None else rule.id
+
+    def _rate_ok(self, rule: Rule, ts: float, key: str) -> bool:
         minute = int(ts // 60)
-        cur, n = self._rate.get(rule.id, (minute, 0))
+        cur, n = self._rate.pop(key, (minute, 0))
         if cur != minute:
             cur, n = minute, 0
+        if len(self._rate) >= RATE_KEYS_MAX:
+            del self._rate[next(iter(self._rate))]
         if n >= rule.rate_limit:
-            self._rate[rule.id] = (cur, n)
+            self._rate[key] = (cur, n)
             return False
-        self._rate[rule.id] = (cur, n + 1)
+        self._rate[key] = (cur, n + 1)
         return True
 
-    def rate_ok(self, rule: Rule, ts: float) -> bool:
+    def rate_ok(self, rule: Rule, ts: float, group: dict | None = None, rec: dict | None = None) -> bool:
         """For alerts decided elsewhere (thresholds counted in the compiled matcher)."""
-        if self._rate_ok(rule, ts):
+        if self._rate_ok(rule, ts, self._rate_key(rule, group or {}, rec)):
             self.fired[rule.id] += 1
             return True
         self.rate_limited[rule.id] += 1
@@ -80,12 +97,12 @@ class ThresholdEngine:
         group = group_values(rule, rec)
         t = rule.threshold
         if t is None:
-            ok = self._rate_ok(rule, ts)
+            ok = self._rate_ok(rule, ts, self._rate_key(rule, group, rec))
             if not ok:
                 self.rate_limited[rule.id] += 1
             else:
                 self.fired[rule.id] += 1
-            return Decision(ok, 1, ts, group)
+            return Decision(ok, 1, ts, group, suppressed=not ok)
         key = self._key(rule, group)
         if t.distinct:
             v = rec.get(t.distinct)
@@ -104,9 +121,9 @@ class ThresholdEngine:
         if not state.mark_once(f"{key}|fired", ts, dedup):
             self.deduped[rule.id] += 1
             return Decision(False, n, first if first is not None else ts, group)
-        if not self._rate_ok(rule, ts):
+        if not self._rate_ok(rule, ts, key):
             self.rate_limited[rule.id] += 1
-            return Decision(False, n, first if first is not None else ts, group)
+            return Decision(False, n, first if first is not None else ts, group, suppressed=True)
         self.fired[rule.id] += 1
         return Decision(True, n, first if first is not None else ts, group)
 

@@ -58,6 +58,8 @@ LOG_PIPELINE_STORAGE = Section(
         "redis_url": Field("url", "", "shared threshold/dedup state in Redis", secret=True),
         "retention_days": Field("int", 30, "alerts and actions older than this are deleted", min=1),
         "sqlite_path": Field("path", "", "alert store; empty means <data_dir>/ironpost.db"),
+        "spool_max_bytes": Field("int", 268_435_456, "most bytes the outage spool in data_dir holds; events beyond it "
+                                 "are dropped and counted (storage_spool_dropped_total)", min=4096),
     },
     doc="where alerts and actions are stored",
     # where batch_size used to live; the seed puts it in [log_pipeline]
