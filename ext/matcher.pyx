@@ -29,6 +29,7 @@ pipeline ever scans in parallel.
 
 from libc.stdlib cimport realloc, calloc, free
 from libc.string cimport strlen
+from libc.stdio cimport snprintf
 from libc.string cimport memset, memmove, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 import heapq
@@ -231,10 +232,23 @@ cdef class Matcher:
     cdef int* ext_n
     cdef char* ext_decl     # per rule: bit 1 src_ip, bit 2 user declared by its patterns
     cdef readonly long long extract_errors
+    cdef int* ext_owner      # per rule: the rule whose identical patterns it shares (itself if first)
+    cdef dict ext_specs
+    cdef long long scan_gen  # per-line cache of each owner's extraction result, valid within one scan
+    cdef long long* c_gen
+    cdef Py_ssize_t* c_pos
+    cdef int* c_res
+    cdef Py_ssize_t* c_soff
+    cdef Py_ssize_t* c_slen
+    cdef Py_ssize_t* c_uoff
+    cdef Py_ssize_t* c_ulen
     cdef char* sess_on       # per rule: its matches are remembered in the pipeline's session table
     cdef int* sess_key       # per rule: up to 4 key fields (text field id, or -1 for the pid)
     cdef int* sess_nkey
-    cdef object sess_cb      # (rule, key tuple, src_ip, user, ts) -> True when the line must go to Python
+    cdef object sess_mem     # OrderedDict: session key bytes -> [(rule, src_ip, user, ts)] not yet taken by Python
+    cdef set sess_watch      # session keys whose session waits for an address: their lines go to Python
+    cdef Py_ssize_t sess_cap
+    cdef readonly long long sess_evicted
     cdef readonly long long extract_fallbacks
 
 
@@ -263,7 +277,9 @@ cdef class Matcher:
         self.sess_on = NULL
         self.sess_key = NULL
         self.sess_nkey = NULL
-        self.sess_cb = None
+        self.sess_mem = None
+        self.sess_watch = set()
+        self.sess_cap = 100_000
         self.n_ext = 0
         self.cap_ext = 0
 
@@ -311,6 +327,19 @@ cdef class Matcher:
         self.ext_first = <int*>calloc(n_rules + 1, sizeof(int))
         self.ext_n = <int*>calloc(n_rules + 1, sizeof(int))
         self.ext_decl = <char*>calloc(n_rules + 1, 1)
+        self.ext_owner = <int*>calloc(n_rules + 1, sizeof(int))
+        self.c_gen = <long long*>calloc(n_rules + 1, sizeof(long long))
+        self.c_pos = <Py_ssize_t*>calloc(n_rules + 1, sizeof(Py_ssize_t))
+        self.c_res = <int*>calloc(n_rules + 1, sizeof(int))
+        self.c_soff = <Py_ssize_t*>calloc(n_rules + 1, sizeof(Py_ssize_t))
+        self.c_slen = <Py_ssize_t*>calloc(n_rules + 1, sizeof(Py_ssize_t))
+        self.c_uoff = <Py_ssize_t*>calloc(n_rules + 1, sizeof(Py_ssize_t))
+        self.c_ulen = <Py_ssize_t*>calloc(n_rules + 1, sizeof(Py_ssize_t))
+        if (self.ext_owner == NULL or self.c_gen == NULL or self.c_pos == NULL or self.c_res == NULL
+                or self.c_soff == NULL or self.c_slen == NULL or self.c_uoff == NULL or self.c_ulen == NULL):
+            raise MemoryError()
+        self.ext_specs = {}
+        self.scan_gen = 1
         self.sess_on = <char*>calloc(n_rules + 1, 1)
         self.sess_key = <int*>calloc((n_rules + 1) * 4, sizeof(int))
         self.sess_nkey = <int*>calloc(n_rules + 1, sizeof(int))
@@ -405,6 +434,14 @@ cdef class Matcher:
         free(self.ext_n)
         free(self.ext_decl)
         free(self.sess_on)
+        free(self.ext_owner)
+        free(self.c_gen)
+        free(self.c_pos)
+        free(self.c_res)
+        free(self.c_soff)
+        free(self.c_slen)
+        free(self.c_uoff)
+        free(self.c_ulen)
         free(self.sess_key)
         free(self.sess_nkey)
         if self.agg_on != NULL:
@@ -446,6 +483,16 @@ cdef class Matcher:
         cdef unsigned char msg[256]
         if not 0 <= rule < self.n_rules or self.ext_n[rule]:
             raise ValueError(rule, "bad or repeated extract spec")
+        spec_key = tuple((int(f), bytes(p)) for f, p in specs)
+        owner = self.ext_specs.get(spec_key)
+        if owner is not None:
+            self.ext_owner[rule] = owner
+            self.ext_first[rule] = self.ext_first[owner]
+            self.ext_n[rule] = self.ext_n[owner]
+            self.ext_decl[rule] = self.ext_decl[owner]
+            return
+        self.ext_specs[spec_key] = rule
+        self.ext_owner[rule] = rule
         self.ext_first[rule] = self.n_ext
         for field, pat in specs:
             if not 0 <= field < NFIELDS:
@@ -481,51 +528,62 @@ cdef class Matcher:
 
     cdef int _extract(self, const char* b, LineRec* r, int rule) noexcept nogil:
         """Apply the rule's extractors to r (as Rule.apply_extract does): 0 done, 1 the twin's
-        result would differ from what C can express here (the line goes to Python), -1 PCRE2 error."""
-        cdef int k, x, rc
+        result would differ from what C can express here (the line goes to Python), -1 PCRE2 error.
+        Rules with the same patterns share one result per line (fast and slow variants)."""
+        cdef int k, x, rc, o = self.ext_owner[rule]
         cdef bint got_src = False, got_user = False
         cdef PCRE2_SIZE* ov
         cdef Extractor* e
-        cdef Py_ssize_t s, n
-        for k in range(self.ext_n[rule]):
-            x = self.ext_first[rule] + k
-            e = &self.ext[x]
-            if r.len[e.field] < 0:
-                continue
-            rc = pcre2_match(e.code, <PCRE2_SPTR>(b + r.off[e.field]), <PCRE2_SIZE>r.len[e.field], 0, 0, e.md, NULL)
-            if rc == PCRE2_ERROR_NOMATCH:
-                continue
-            if rc < 0:
-                self.extract_errors += 1
-                return -1
-            ov = pcre2_get_ovector_pointer(e.md)
-            if not got_src and e.g_src > 0 and e.g_src < rc and ov[2 * e.g_src] != PCRE2_UNSET:
-                r.off[F_SRC_IP] = r.off[e.field] + <Py_ssize_t>ov[2 * e.g_src]
-                r.len[F_SRC_IP] = <Py_ssize_t>(ov[2 * e.g_src + 1] - ov[2 * e.g_src])
-                got_src = True
-            if not got_user and e.g_user > 0 and e.g_user < rc and ov[2 * e.g_user] != PCRE2_UNSET:
-                r.off[F_USER] = r.off[e.field] + <Py_ssize_t>ov[2 * e.g_user]
-                r.len[F_USER] = <Py_ssize_t>(ov[2 * e.g_user + 1] - ov[2 * e.g_user])
-                got_user = True
+        cdef Py_ssize_t s = 0, n = -1, us = 0, un = -1
+        cdef int res = 0
+        if self.c_gen[o] == self.scan_gen and self.c_pos[o] == r.off[F_RAW]:
+            res = self.c_res[o]
+            s, n, us, un = self.c_soff[o], self.c_slen[o], self.c_uoff[o], self.c_ulen[o]
+            got_src = n >= 0
+            got_user = un >= 0
+        else:
+            for k in range(self.ext_n[rule]):
+                x = self.ext_first[rule] + k
+                e = &self.ext[x]
+                if r.len[e.field] < 0:
+                    continue
+                rc = pcre2_match(e.code, <PCRE2_SPTR>(b + r.off[e.field]), <PCRE2_SIZE>r.len[e.field], 0, 0, e.md, NULL)
+                if rc == PCRE2_ERROR_NOMATCH:
+                    continue
+                if rc < 0:
+                    self.extract_errors += 1
+                    res = -1
+                    break
+                ov = pcre2_get_ovector_pointer(e.md)
+                if not got_src and e.g_src > 0 and e.g_src < rc and ov[2 * e.g_src] != PCRE2_UNSET:
+                    s = r.off[e.field] + <Py_ssize_t>ov[2 * e.g_src]
+                    n = <Py_ssize_t>(ov[2 * e.g_src + 1] - ov[2 * e.g_src])
+                    got_src = True
+                if not got_user and e.g_user > 0 and e.g_user < rc and ov[2 * e.g_user] != PCRE2_UNSET:
+                    us = r.off[e.field] + <Py_ssize_t>ov[2 * e.g_user]
+                    un = <Py_ssize_t>(ov[2 * e.g_user + 1] - ov[2 * e.g_user])
+                    got_user = True
+            if res == 0 and got_src and canonical_address(b, &s, &n) == 0:
+                res = 1
+            self.c_gen[o] = self.scan_gen
+            self.c_pos[o] = r.off[F_RAW]
+            self.c_res[o] = res
+            self.c_soff[o], self.c_slen[o], self.c_uoff[o], self.c_ulen[o] = s, (n if got_src else -1), us, (un if got_user else -1)
+        if res != 0:
+            return res
         if self.ext_decl[rule] & 1:
             r.port = -1  # the built-in port belonged to the built-in guess of the address
-            if not got_src:
-                r.len[F_SRC_IP] = -1
-        if self.ext_decl[rule] & 2 and not got_user:
-            r.len[F_USER] = -1
-        if got_src:
-            s = r.off[F_SRC_IP]
-            n = r.len[F_SRC_IP]
-            if canonical_address(b, &s, &n) == 0:
-                return 1
             r.off[F_SRC_IP] = s
-            r.len[F_SRC_IP] = n
+            r.len[F_SRC_IP] = n if got_src else -1
+        if self.ext_decl[rule] & 2:
+            r.off[F_USER] = us
+            r.len[F_USER] = un if got_user else -1
         return 0
 
-    def set_session(self, int rule, tuple key, callback):
-        """Report this rule's C-counted matches to a session table: callback(rule, key, src_ip,
-        user, ts) with key built from `key` (text field ids, -1 = pid); a True answer sends the
-        line to Python instead (the session waits for an address: Python resolves it)."""
+    def set_session(self, int rule, tuple key, Py_ssize_t max_sessions=100_000):
+        """Remember this rule's C-counted matches per session (key: text field ids, -1 = pid) for
+        the pipeline's session table, which takes them (session_take) when a line of that session
+        reaches Python. A session it watches (session_watch) sends its lines to Python instead."""
         cdef int k
         if not 0 <= rule < self.n_rules or not 0 < len(key) <= 4:
             raise ValueError(rule, "bad session spec")
@@ -535,21 +593,67 @@ cdef class Matcher:
             self.sess_key[rule * 4 + k] = key[k]
         self.sess_nkey[rule] = len(key)
         self.sess_on[rule] = 1
-        self.sess_cb = callback
+        self.sess_cap = max_sessions
+        if self.sess_mem is None:
+            from collections import OrderedDict
+            self.sess_mem = OrderedDict()
+
+    def session_take(self, bytes key):
+        """The matches remembered for this session key since the last take, oldest first."""
+        if self.sess_mem is None:
+            return None
+        return self.sess_mem.pop(key, None)
+
+    def session_watch(self, bytes key, bint on):
+        if on:
+            self.sess_watch.add(key)
+        else:
+            self.sess_watch.discard(key)
 
     cdef bint _remember(self, const char* b, LineRec* r, int rule, double ts) except -1:
-        """True when the session table wants this line in Python."""
+        """True when the session waits for an address (the line must go to Python); else the
+        match is remembered for the session table to take later."""
         cdef int k, f
+        cdef char num[24]
+        cdef int nn
+        cdef unsigned int ln
         parts = []
         for k in range(self.sess_nkey[rule]):
             f = self.sess_key[rule * 4 + k]
             if f < 0:
-                parts.append(r.pid if r.pid >= 0 else None)
+                if r.pid < 0:
+                    if k == self.sess_nkey[rule] - 1:
+                        return False  # no connection id: nothing to correlate (as SessionTable.observe)
+                    parts.append(b"\xff\xff\xff\xff")
+                    continue
+                nn = snprintf(num, sizeof(num), "%d", r.pid)
+                parts.append((<unsigned int>nn).to_bytes(4, "little"))
+                parts.append(PyBytes_FromStringAndSize(num, nn))
+            elif r.len[f] < 0:
+                if k == self.sess_nkey[rule] - 1:
+                    return False
+                parts.append(b"\xff\xff\xff\xff")
             else:
-                parts.append(dec(b, r.off[f], r.len[f]) if r.len[f] >= 0 else None)
-        addr = dec(b, r.off[F_SRC_IP], r.len[F_SRC_IP]) if r.len[F_SRC_IP] >= 0 else None
-        user = dec(b, r.off[F_USER], r.len[F_USER]) if r.len[F_USER] >= 0 else None
-        return bool(self.sess_cb(rule, tuple(parts), addr, user, ts))
+                ln = <unsigned int>r.len[f]
+                parts.append(ln.to_bytes(4, "little"))
+                parts.append(PyBytes_FromStringAndSize(b + r.off[f], r.len[f]))
+        key = b"".join(parts)
+        if key in self.sess_watch:
+            return True
+        e = (rule, dec(b, r.off[F_SRC_IP], r.len[F_SRC_IP]) if r.len[F_SRC_IP] >= 0 else None,
+             dec(b, r.off[F_USER], r.len[F_USER]) if r.len[F_USER] >= 0 else None, ts)
+        lst = self.sess_mem.get(key)
+        if lst is None:
+            self.sess_mem[key] = [e]
+            if len(self.sess_mem) > self.sess_cap:
+                self.sess_mem.popitem(last=False)
+                self.sess_evicted += 1
+        elif len(<list>lst) < 16:
+            (<list>lst).append(e)
+        else:
+            del (<list>lst)[0]  # a session's oldest matches go first; the table keeps MAX_USERS per rule anyway
+            (<list>lst).append(e)
+        return False
 
     def agg_record(self, int rule, dict rec, double ts):
         """Count one match the Python path handled (a fallback line) in this rule's C state:
@@ -835,6 +939,7 @@ cdef class Matcher:
         self._init_ctx(&ctx)
         counts[0] = counts[1] = counts[2] = counts[3] = 0
         memset(self.rule_gen, 0, (self.n_rules + 1) * sizeof(int))
+        self.scan_gen += 1  # the per-line extraction cache is valid within one scan (offsets are per buffer)
         try:
             with nogil:
                 while pos < n:

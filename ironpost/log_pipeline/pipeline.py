@@ -114,7 +114,8 @@ class Pipeline:
                     m.set_extract(ri, [(TEXT_FIELD_IDS[f], rx.pattern.encode("utf-8")) for f, rx in rule.extract])
                 if rule.session is not None:
                     m.set_session(ri, tuple(-1 if k == "pid" else TEXT_FIELD_IDS[k] for k in rule.session.key),
-                                  self._remember_in_c)
+                                  max_groups)
+                    self.sessions.attach(m.session_take, m.session_watch, self.compiled.log_rules.__getitem__)
                 self.agg_rules.add(ri)
         self.stats: Counter[str] = Counter()
         self.suppressed: list[AlertEvent] = []
@@ -187,9 +188,6 @@ class Pipeline:
                 if alert is not None:
                     out.append(alert)
         return out
-
-    def _remember_in_c(self, ri: int, key: tuple, src_ip, user, ts: float) -> bool:
-        return self.sessions.remember(self.compiled.log_rules[ri], key, src_ip, user, ts)
 
     def _fired_in_c(self, rule: Rule, rec: dict, source: str, ts: float, count: int, first: float,
                     out: list) -> None:

@@ -28,14 +28,44 @@ class _Session:
         self.pending: list = []
 
 
+def key_bytes(key: tuple) -> bytes:
+    """A session key as the compiled matcher writes it: per part a 4-byte length (0xffffffff
+    when absent) and the text (the pid in decimal)."""
+    out = []
+    for v in key:
+        if v is None:
+            out.append(b"\xff\xff\xff\xff")
+            continue
+        b = str(v).encode("utf-8", "surrogatepass")
+        out.append(len(b).to_bytes(4, "little"))
+        out.append(b)
+    return b"".join(out)
+
+
 class SessionTable:
     def __init__(self, max_sessions: int = 100_000):
         self.max_sessions = max_sessions
         self._t: OrderedDict[tuple, _Session] = OrderedDict()
+        # matches the compiled matcher counted and remembered itself (attach): taken per session
+        # when one of its lines reaches observe(), and keys whose session waits for an address
+        self._take = None
+        self._watch = None
+        self._rule_of = None
         self.evicted = 0
         self.expired = 0
         self.pending_dropped = 0
         self.resolved = 0
+
+    def attach(self, take, watch, rule_of) -> None:
+        """take(key bytes) -> [(rule index, src_ip, user, ts)] or None; watch(key bytes, on);
+        rule_of(rule index) -> Rule."""
+        self._take, self._watch, self._rule_of = take, watch, rule_of
+
+    def _merge(self, key: tuple) -> None:
+        got = self._take(key_bytes(key))
+        if got:
+            for ri, src_ip, user, ts in got:
+                self.remember(self._rule_of(ri), key, src_ip, user, ts)
 
     def __len__(self) -> int:
         return len(self._t)
@@ -49,8 +79,10 @@ class SessionTable:
             s = _Session(ts)
             self._t[key] = s
             if len(self._t) > self.max_sessions:
-                self._t.popitem(last=False)
+                old_key, old = self._t.popitem(last=False)
                 self.evicted += 1
+                if old.pending and self._watch is not None:
+                    self._watch(key_bytes(old_key), False)
         else:
             self._t.move_to_end(key)
             if ts > s.last:
@@ -83,6 +115,8 @@ class SessionTable:
             if cfg.after or cfg.silent:
                 return None, []
             return rec, []
+        if self._take is not None:
+            self._merge(key)
         s = self._get(key, ts, cfg.ttl_secs)
         if cfg.fill:
             if "src_ip" not in rec and "src_host" not in rec and s.src_ip is not None:
@@ -112,11 +146,15 @@ class SessionTable:
                 prec["src_ip"] = addr
                 resolved.append((prule, prec))
             self.resolved += len(s.pending)
+            if s.pending and self._watch is not None:
+                self._watch(key_bytes(key), False)
             s.pending = []
         if not ok or cfg.silent:
             return None, resolved
         if cfg.wait_for_address and rec.get("src_ip") is None and rec.get("src_host") is None:
             if len(s.pending) < MAX_PENDING:
+                if not s.pending and self._watch is not None:
+                    self._watch(key_bytes(key), True)  # its next address may come from a line counted in C
                 s.pending.append((rule, rec))
             else:
                 self.pending_dropped += 1
