@@ -171,23 +171,29 @@ class Pipeline:
                 if type(ts) is not float:  # a JSON line's own "timestamp" that is no time (as the C thresholds do)
                     ts = now
                 if ri in self.agg_rules:  # a line C handed back (JSON, or an address C cannot vouch for): same counters
+                    if rule.session is not None:  # remember-only: it may give a waiting session its address
+                        self._resolved(self.sessions.observe(rule, rec, ts)[1], source, ts, on_match, out)
                     got = m.agg_record(ri, rec, ts)
                     if got is not None:
                         self._fired_in_c(rule, rec, source, ts, got[0], got[1], out)
                     continue
                 if rule.session is not None:
                     rec, resolved = self.sessions.observe(rule, rec, ts)
-                    for prule, prec in resolved:
-                        pts = prec.get("timestamp")
-                        alert = self._matched(prule, prec, source, pts if type(pts) is float else ts, None, on_match)
-                        if alert is not None:
-                            out.append(alert)
+                    self._resolved(resolved, source, ts, on_match, out)
                     if rec is None:
                         continue
                 alert = self._matched(rule, rec, source, ts, None, on_match)
                 if alert is not None:
                     out.append(alert)
         return out
+
+    def _resolved(self, resolved: list, source: str, ts: float, on_match, out: list) -> None:
+        """Matches a session held until this line gave it an address."""
+        for prule, prec in resolved:
+            pts = prec.get("timestamp")
+            alert = self._matched(prule, prec, source, pts if type(pts) is float else ts, None, on_match)
+            if alert is not None:
+                out.append(alert)
 
     def _fired_in_c(self, rule: Rule, rec: dict, source: str, ts: float, count: int, first: float,
                     out: list) -> None:
