@@ -599,10 +599,14 @@ cdef class Matcher:
             self.sess_mem = OrderedDict()
 
     def session_take(self, bytes key):
-        """The matches remembered for this session key since the last take, oldest first."""
+        """The matches remembered for this session key since the last take, oldest first:
+        [(rule, src_ip, user, ts)] (they are kept packed in bytes, which the collector ignores)."""
         if self.sess_mem is None:
             return None
-        return self.sess_mem.pop(key, None)
+        blob = self.sess_mem.pop(key, None)
+        if blob is None:
+            return None
+        return unpack_entries(blob)
 
     def session_watch(self, bytes key, bint on):
         if on:
@@ -612,47 +616,68 @@ cdef class Matcher:
 
     cdef bint _remember(self, const char* b, LineRec* r, int rule, double ts) except -1:
         """True when the session waits for an address (the line must go to Python); else the
-        match is remembered for the session table to take later."""
-        cdef int k, f
-        cdef char num[24]
-        cdef int nn
+        match is remembered for the session table to take later. Key and entries are packed in
+        C buffers: a tuple per line kept the garbage collector busy with 100k sessions."""
+        cdef int k, f, nn
+        cdef char kbuf[1024]
+        cdef char ebuf[600]
+        cdef Py_ssize_t ko = 0, eo, n
         cdef unsigned int ln
-        parts = []
+        cdef const char* p
+        cdef bytes blob
         for k in range(self.sess_nkey[rule]):
             f = self.sess_key[rule * 4 + k]
             if f < 0:
                 if r.pid < 0:
                     if k == self.sess_nkey[rule] - 1:
                         return False  # no connection id: nothing to correlate (as SessionTable.observe)
-                    parts.append(b"\xff\xff\xff\xff")
-                    continue
-                nn = snprintf(num, sizeof(num), "%d", r.pid)
-                parts.append((<unsigned int>nn).to_bytes(4, "little"))
-                parts.append(PyBytes_FromStringAndSize(num, nn))
+                    n = -1
+                else:
+                    nn = snprintf(kbuf + ko + 4, 24, "%d", r.pid)
+                    n = nn
+                    p = NULL
             elif r.len[f] < 0:
                 if k == self.sess_nkey[rule] - 1:
                     return False
-                parts.append(b"\xff\xff\xff\xff")
+                n = -1
             else:
-                ln = <unsigned int>r.len[f]
-                parts.append(ln.to_bytes(4, "little"))
-                parts.append(PyBytes_FromStringAndSize(b + r.off[f], r.len[f]))
-        key = b"".join(parts)
+                n = r.len[f]
+                p = b + r.off[f]
+                if ko + 4 + n > <Py_ssize_t>sizeof(kbuf):
+                    return True  # an absurdly long key: let Python handle the line
+                if n:
+                    memcpy(kbuf + ko + 4, p, n)
+            ln = 0xFFFFFFFF if n < 0 else <unsigned int>n
+            memcpy(kbuf + ko, &ln, 4)
+            ko += 4 + (n if n > 0 else 0)
+        key = PyBytes_FromStringAndSize(kbuf, ko)
         if key in self.sess_watch:
             return True
-        e = (rule, dec(b, r.off[F_SRC_IP], r.len[F_SRC_IP]) if r.len[F_SRC_IP] >= 0 else None,
-             dec(b, r.off[F_USER], r.len[F_USER]) if r.len[F_USER] >= 0 else None, ts)
-        lst = self.sess_mem.get(key)
-        if lst is None:
-            self.sess_mem[key] = [e]
+        # entry: rule (4), ts (8), src_ip and user as (4-byte length or 0xffffffff, bytes), each at most 255
+        eo = 0
+        memcpy(ebuf, &rule, 4)
+        memcpy(ebuf + 4, &ts, 8)
+        eo = 12
+        for f in (F_SRC_IP, F_USER):
+            n = r.len[f]
+            if n > 255:
+                return True
+            ln = 0xFFFFFFFF if n < 0 else <unsigned int>n
+            memcpy(ebuf + eo, &ln, 4)
+            eo += 4
+            if n > 0:
+                memcpy(ebuf + eo, b + r.off[f], n)
+                eo += n
+        blob = self.sess_mem.get(key)
+        if blob is None:
+            self.sess_mem[key] = PyBytes_FromStringAndSize(ebuf, eo)
             if len(self.sess_mem) > self.sess_cap:
                 self.sess_mem.popitem(last=False)
                 self.sess_evicted += 1
-        elif len(<list>lst) < 16:
-            (<list>lst).append(e)
-        else:
-            del (<list>lst)[0]  # a session's oldest matches go first; the table keeps MAX_USERS per rule anyway
-            (<list>lst).append(e)
+        elif has_entry(blob, ebuf, eo):
+            pass  # the same rule, address and user again (a burst): the table learns nothing new
+        elif count_entries(blob) < 16:
+            self.sess_mem[key] = blob + PyBytes_FromStringAndSize(ebuf, eo)
         return False
 
     def agg_record(self, int rule, dict rec, double ts):
@@ -1198,6 +1223,74 @@ cdef class Matcher:
                 parts.append((<unsigned int>ln).to_bytes(4, "little"))
                 parts.append(PyBytes_FromStringAndSize(p, ln))
         return b"".join(parts)
+
+
+cdef Py_ssize_t entry_len(const char* p, Py_ssize_t left) noexcept nogil:
+    cdef Py_ssize_t o = 12, k
+    cdef unsigned int ln
+    for k in range(2):
+        if o + 4 > left:
+            return -1
+        memcpy(&ln, p + o, 4)
+        o += 4
+        if ln != <unsigned int>0xFFFFFFFF:
+            o += ln
+    return o if o <= left else -1
+
+
+cdef int count_entries(bytes blob):
+    cdef const char* p = blob
+    cdef Py_ssize_t n = len(blob), o = 0, e
+    cdef int c = 0
+    while o < n:
+        e = entry_len(p + o, n - o)
+        if e < 0:
+            break
+        o += e
+        c += 1
+    return c
+
+
+cdef bint has_entry(bytes blob, const char* ent, Py_ssize_t elen):
+    """An entry equal to ent but for its time (bytes 4..11)."""
+    cdef const char* p = blob
+    cdef Py_ssize_t n = len(blob), o = 0, e
+    while o < n:
+        e = entry_len(p + o, n - o)
+        if e < 0:
+            return False
+        if e == elen and memcmp(p + o, ent, 4) == 0 and memcmp(p + o + 12, ent + 12, elen - 12) == 0:
+            return True
+        o += e
+    return False
+
+
+cdef list unpack_entries(bytes blob):
+    cdef const char* p = blob
+    cdef Py_ssize_t n = len(blob), o = 0, e, q
+    cdef int rule
+    cdef double ts
+    cdef unsigned int ln
+    out = []
+    while o < n:
+        e = entry_len(p + o, n - o)
+        if e < 0:
+            break
+        memcpy(&rule, p + o, 4)
+        memcpy(&ts, p + o + 4, 8)
+        q = o + 12
+        vals = []
+        for _ in range(2):
+            memcpy(&ln, p + q, 4)
+            q += 4
+            if ln == 0xFFFFFFFF:
+                vals.append(None)
+            else:
+                vals.append(dec(p, q, ln))
+                q += ln
+        out.append((rule, vals[0], vals[1], ts))
+        o += e
+    return out
 
 
 cdef int canonical_address(const char* b, Py_ssize_t* ps, Py_ssize_t* pn) noexcept nogil:

@@ -185,6 +185,8 @@ class Pipeline:
                 alert = self._matched(rule, rec, source, ts, None, on_match)
                 if alert is not None:
                     out.append(alert)
+        if self.agg_rules:
+            self._resolved(self.sessions.flush(), source, now, on_match, out)
         return out
 
     def _resolved(self, resolved: list, source: str, ts: float, on_match, out: list) -> None:

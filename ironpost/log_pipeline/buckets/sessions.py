@@ -51,6 +51,7 @@ class SessionTable:
         self._take = None
         self._watch = None
         self._rule_of = None
+        self._held: dict[tuple, list] = {}
         self.evicted = 0
         self.expired = 0
         self.pending_dropped = 0
@@ -61,11 +62,12 @@ class SessionTable:
         rule_of(rule index) -> Rule."""
         self._take, self._watch, self._rule_of = take, watch, rule_of
 
-    def _merge(self, key: tuple) -> None:
-        got = self._take(key_bytes(key))
-        if got:
-            for ri, src_ip, user, ts in got:
-                self.remember(self._rule_of(ri), key, src_ip, user, ts)
+    def _apply(self, key: tuple, entries: list) -> list:
+        out: list = []
+        entries.sort(key=lambda e: e[3])
+        for ri, src_ip, user, ets in entries:
+            out += self.remember(self._rule_of(ri), key, src_ip, user, ets)
+        return out
 
     def __len__(self) -> int:
         return len(self._t)
@@ -89,34 +91,64 @@ class SessionTable:
                 s.last = ts
         return s
 
-    def remember(self, rule: Any, key: tuple, src_ip: str | None, user: str | None, ts: float) -> bool:
+    def remember(self, rule: Any, key: tuple, src_ip: str | None, user: str | None, ts: float) -> list:
         """What observe() does for a rule whose session block only remembers, for a match counted
-        elsewhere (the compiled matcher). True: the session holds matches waiting for an address
-        that this line gives, so the caller must hand the line to observe() instead."""
+        elsewhere (the compiled matcher): [(rule, record)] waiting matches its address resolved."""
         if key[-1] is None:
-            return False
+            return []
         s = self._get(key, ts, rule.session.ttl_secs)
-        if s.pending and src_ip is not None and s.src_ip is None:
-            return True
         users = s.seen.setdefault(rule.id, set())
         if len(users) < MAX_USERS:
             users.add(user)
         if user is not None and s.user is None:
             s.user = user
-        if src_ip is not None and s.src_ip is None:
-            s.src_ip = src_ip
-        return False
+        return self._learn(s, key, src_ip)
+
+    def _learn(self, s: _Session, key: tuple, addr: str | None) -> list:
+        resolved: list = []
+        if addr is not None and s.src_ip is None:
+            s.src_ip = addr
+            for prule, prec in s.pending:
+                prec["src_ip"] = addr
+                resolved.append((prule, prec))
+            self.resolved += len(s.pending)
+            if s.pending and self._watch is not None:
+                self._watch(key_bytes(key), False)
+            s.pending = []
+        return resolved
 
     def observe(self, rule: Any, rec: dict, ts: float) -> tuple[dict | None, list]:
-        """(record to match now or None, [(rule, record)] earlier matches this line resolved)."""
+        """(record to match now or None, [(rule, record)] earlier matches this line resolved).
+
+        With a compiled matcher attached, the matches it remembered for this session are applied
+        first when older than this line and after it otherwise (C saw the whole batch before
+        Python sees this line); matches within the same second as this line count as after it."""
         cfg = rule.session
         key = tuple(rec.get(k) for k in cfg.key)
         if key[-1] is None:  # no connection id on the line: nothing to correlate with
             if cfg.after or cfg.silent:
                 return None, []
             return rec, []
+        early: list = []
+        late: list = []
         if self._take is not None:
-            self._merge(key)
+            for e in self._held.pop(key, []) + (self._take(key_bytes(key)) or []):
+                (early if e[3] < ts else late).append(e)
+        before = self._apply(key, early) if early else []
+        out, resolved = self._observe(rule, cfg, key, rec, ts)
+        if late:
+            self._held[key] = late  # until a later line of the session, or flush() at the end of the batch
+        return out, before + resolved
+
+    def flush(self) -> list:
+        """Apply the remembered matches no later line of their session claimed (end of a batch)."""
+        out: list = []
+        held, self._held = self._held, {}
+        for key, entries in held.items():
+            out += self._apply(key, entries)
+        return out
+
+    def _observe(self, rule: Any, cfg: Any, key: tuple, rec: dict, ts: float) -> tuple[dict | None, list]:
         s = self._get(key, ts, cfg.ttl_secs)
         if cfg.fill:
             if "src_ip" not in rec and "src_host" not in rec and s.src_ip is not None:
@@ -138,17 +170,7 @@ class SessionTable:
             users.add(rec.get("user"))
         if rec.get("user") is not None and s.user is None:
             s.user = rec["user"]
-        resolved: list = []
-        addr = rec.get("src_ip")
-        if addr is not None and s.src_ip is None:
-            s.src_ip = addr
-            for prule, prec in s.pending:
-                prec["src_ip"] = addr
-                resolved.append((prule, prec))
-            self.resolved += len(s.pending)
-            if s.pending and self._watch is not None:
-                self._watch(key_bytes(key), False)
-            s.pending = []
+        resolved = self._learn(s, key, rec.get("src_ip"))
         if not ok or cfg.silent:
             return None, resolved
         if cfg.wait_for_address and rec.get("src_ip") is None and rec.get("src_host") is None:
