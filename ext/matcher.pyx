@@ -232,6 +232,8 @@ cdef class Matcher:
     cdef int* ext_n
     cdef char* ext_decl     # per rule: bit 1 src_ip, bit 2 user declared by its patterns
     cdef readonly long long extract_errors
+    cdef int* agg_dist       # per rule: 1 + the field whose distinct values it counts, 0 for events
+    cdef object dmarks       # OrderedDict: group key + value -> last time seen (MemoryState.mark_once)
     cdef int* ext_owner      # per rule: the rule whose identical patterns it shares (itself if first)
     cdef dict ext_specs
     cdef long long scan_gen  # per-line cache of each owner's extraction result, valid within one scan
@@ -327,6 +329,10 @@ cdef class Matcher:
         self.ext_first = <int*>calloc(n_rules + 1, sizeof(int))
         self.ext_n = <int*>calloc(n_rules + 1, sizeof(int))
         self.ext_decl = <char*>calloc(n_rules + 1, 1)
+        self.agg_dist = <int*>calloc(n_rules + 1, sizeof(int))
+        if self.agg_dist == NULL:
+            raise MemoryError()
+        self.dmarks = None
         self.ext_owner = <int*>calloc(n_rules + 1, sizeof(int))
         self.c_gen = <long long*>calloc(n_rules + 1, sizeof(long long))
         self.c_pos = <Py_ssize_t*>calloc(n_rules + 1, sizeof(Py_ssize_t))
@@ -435,6 +441,7 @@ cdef class Matcher:
         free(self.ext_decl)
         free(self.sess_on)
         free(self.ext_owner)
+        free(self.agg_dist)
         free(self.c_gen)
         free(self.c_pos)
         free(self.c_res)
@@ -454,11 +461,18 @@ cdef class Matcher:
             free(self.agg_matches)
             free(self.agg_deduped)
 
-    def aggregate(self, int rule, int count, double window, double dedup, tuple fields, Py_ssize_t max_groups=100_000):
+    def aggregate(self, int rule, int count, double window, double dedup, tuple fields, Py_ssize_t max_groups=100_000,
+                  int distinct=-1):
         """Count this rule's matches per group (text field ids) over event time in C, with the
         semantics of buckets.ThresholdEngine + MemoryState; only firing lines reach Python,
-        through take_fired()."""
+        through take_fired(). distinct: a text field id whose distinct values are counted."""
         cdef int k
+        if distinct >= NFIELDS:
+            raise ValueError(rule, "bad distinct field")
+        self.agg_dist[rule] = distinct + 1
+        if distinct >= 0 and self.dmarks is None:
+            from collections import OrderedDict
+            self.dmarks = OrderedDict()
         if not 0 <= rule < self.n_rules or len(fields) > NFIELDS or count < 1:
             raise ValueError(rule, "bad aggregate spec")
         self.agg_on[rule] = 1
@@ -687,7 +701,10 @@ cdef class Matcher:
         cdef double first = 0
         if not self.agg_on[rule]:
             raise ValueError(rule, "not an aggregated rule")
-        if self._hit(self._key_json(rec, rule), rule, ts, &count, &first):
+        key = self._key_json(rec, rule)
+        if not self._dist_ok(key, rec, rule, ts):
+            return None
+        if self._hit(key, rule, ts, &count, &first):
             return count, first
         return None
 
@@ -863,16 +880,43 @@ cdef class Matcher:
                 return False
         if self.sess_on[rule] and self._remember(b, r, rule, ts):
             return False
-        if self._hit(self._key_rec(b, r, rule), rule, ts, &count, &first):
+        key = self._key_rec(b, r, rule)
+        if self.agg_dist[rule]:
+            f = self.agg_dist[rule] - 1
+            if r.len[f] < 0 or not self._fresh(key, PyBytes_FromStringAndSize(b + r.off[f], r.len[f]), rule, ts):
+                return True
+        if self._hit(key, rule, ts, &count, &first):
             self.fired_out.append((make_record(b, r, want), rule, count, first, ts))
         return True
+
+    cdef bint _fresh(self, bytes key, bytes value, int rule, double ts) except -1:
+        """A value not seen in this group within the window (MemoryState.mark_once)."""
+        cdef double window = self.agg_window[rule]
+        mk = key + b"|d|" + value
+        prev = self.dmarks.get(mk)
+        fresh = prev is None or ts - prev > window or ts < prev - window
+        if prev is None and len(self.dmarks) >= self.max_groups:
+            self.dmarks.popitem(last=False)
+            self.evictions += 1
+        self.dmarks[mk] = max(ts, prev) if (prev is not None and not fresh) else ts
+        self.dmarks.move_to_end(mk)
+        return fresh
+
+    cdef bint _dist_ok(self, bytes key, dict d, int rule, double ts) except -1:
+        if not self.agg_dist[rule]:
+            return True
+        v = scan_value(d.get(FIELD_NAMES[self.agg_dist[rule] - 1]))
+        return v is not None and self._fresh(key, v, rule, ts)
 
     cdef void _agg_json(self, dict d, int rule, double now) except *:
         cdef int count = 0
         cdef double first = 0
         t = d.get("timestamp")
         cdef double ts = t if type(t) is float else now
-        if self._hit(self._key_json(d, rule), rule, ts, &count, &first):
+        key = self._key_json(d, rule)
+        if not self._dist_ok(key, d, rule, ts):
+            return
+        if self._hit(key, rule, ts, &count, &first):
             self.fired_out.append((dict(d), rule, count, first, ts))
 
     cdef void _agg_lazy(self, bytes buf, tuple what, int rule, int json_max_depth) except *:
@@ -1118,7 +1162,7 @@ cdef class Matcher:
                         continue
                     lazy = self.n_always == 0 and self.any_agg
                     for k in range(ctx.nfired):
-                        if not self.agg_on[ctx.fired[k]] or self.ext_n[ctx.fired[k]]:
+                        if not self.agg_on[ctx.fired[k]] or self.ext_n[ctx.fired[k]] or self.agg_dist[ctx.fired[k]]:
                             lazy = False
                     if lazy:
                         # only thresholds counted in C: the group key and event time come from

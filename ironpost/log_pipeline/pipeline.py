@@ -104,12 +104,13 @@ class Pipeline:
         if state is None and fast_thresholds and hasattr(m, "aggregate"):
             for ri, rule in enumerate(self.compiled.log_rules):
                 t = rule.threshold
-                if (t is None or t.distinct or not _c_session(rule, m) or self.compiled.py_conditions[ri]
+                if (t is None or (t.distinct and t.distinct not in TEXT_FIELD_IDS) or not _c_session(rule, m) or self.compiled.py_conditions[ri]
                         or ri in self.compiled.always or not all(f in _GROUP_FIELD_IDS for f in t.group_by)
                         or (rule.extract and not _c_extractable(rule, m))):
                     continue
                 m.aggregate(ri, t.count, t.timeframe_secs, t.dedup_secs if t.dedup_secs is not None else t.timeframe_secs,
-                            tuple(_GROUP_FIELD_IDS[f] for f in t.group_by), max_groups)
+                            tuple(_GROUP_FIELD_IDS[f] for f in t.group_by), max_groups,
+                            TEXT_FIELD_IDS[t.distinct] if t.distinct else -1)
                 if rule.extract:
                     m.set_extract(ri, [(TEXT_FIELD_IDS[f], rx.pattern.encode("utf-8")) for f, rx in rule.extract])
                 if rule.session is not None:
