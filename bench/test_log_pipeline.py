@@ -170,3 +170,40 @@ def test_lp_json_match10_twin(benchmark):
     benchmark.pedantic(P10[1].process, (JSON, "bench"), rounds=3, iterations=1)
     assert P10[1].stats["json"] >= 5_000 and P10[1].alerts["ssh_brute_force"] > 0
     _rate(benchmark, 5_000)
+
+
+# every rule we ship, on an attack-heavy sshd log (about two thirds of its lines match a rule)
+from pathlib import Path  # noqa: E402
+
+import lp_plain_re  # noqa: E402
+from ironpost.log_pipeline.rules.loader import load_rules_strict  # noqa: E402
+
+SHIPPED = load_rules_strict(Path(__file__).resolve().parent.parent / "rules")
+ATTACK = authlog.generate(20_000, 2000, seed=12)
+
+
+@pytest.mark.benchmark(group="lp-shipped")
+def test_lp_shipped_ext(benchmark):
+    """Parse + every shipped rule (extract patterns, sessions, thresholds), compiled matcher."""
+    _need(MT, "matcher")
+    pipe = Pipeline(SHIPPED, year=YEAR, matcher_impl=MT, clock=lambda: 1481353000.0)
+    benchmark(pipe.process, ATTACK, "bench")
+    assert pipe.stats["lines"] >= 20_000 and pipe.alerts["ssh_brute_force"] > 0
+    _rate(benchmark, 20_000)
+
+
+@pytest.mark.benchmark(group="lp-shipped")
+def test_lp_shipped_twin(benchmark):
+    pipe = Pipeline(SHIPPED, year=YEAR, matcher_impl=matcher_py, clock=lambda: 1481353000.0)
+    benchmark.pedantic(pipe.process, (ATTACK, "bench"), rounds=3, iterations=1)
+    assert pipe.alerts["ssh_brute_force"] > 0
+    _rate(benchmark, 20_000)
+
+
+@pytest.mark.benchmark(group="lp-shipped")
+def test_lp_shipped_plain_re(benchmark):
+    """The reference: plain Python `re`, rule by rule, line by line."""
+    ref = lp_plain_re.ShippedReference(SHIPPED)
+    got = benchmark.pedantic(ref.process, (ATTACK,), rounds=3, iterations=1)
+    assert got > 0
+    _rate(benchmark, 20_000)
