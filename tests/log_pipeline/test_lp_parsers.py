@@ -138,3 +138,25 @@ def test_ext_equals_twin_structured_data(sd):
     line = f"<13>1 2024-01-01T00:00:00Z h app - - [{sd} msg\n".encode()
     a, b = ext.parse(line, 2024), twin.parse(line, 2024)
     assert a.records() == b.records()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("line,want", [
+    (b"Feb 7 16:01:07 linux-m899 sshd[5106]: User root from 192.0.2.54 not allowed",
+     {"host": "linux-m899", "process": "sshd", "pid": 5106, "timestamp": float(calendar.timegm((2024, 2, 7, 16, 1, 7)))}),
+    (b"Nov 23 21:50:19 sshd[8148]: Disconnecting: Too many authentication failures [preauth]",
+     {"process": "sshd", "pid": 8148, "message": "Disconnecting: Too many authentication failures [preauth]"}),
+    (b"Jun 25 23:53:34 [sshd] User root from 1.2.3.4 not allowed", {"process": "sshd", "message": "User root from 1.2.3.4 not allowed"}),
+    (b"Mar  3 00:17:22 [sshd]: User root from 211.188.220.49 not allowed", {"process": "sshd"}),
+    (b"Jan 10 00:00:00 myhost proftpd[12345] myhost.domain.com (1.2.3.4[1.2.3.4]): USER u (Login failed)",
+     {"host": "myhost", "process": "proftpd", "pid": 12345, "message": "myhost.domain.com (1.2.3.4[1.2.3.4]): USER u (Login failed)"}),
+    (b"Dec 10 06:55:46 h sshd-session[9]: Failed password for root from 203.0.113.9 port 22 ssh2\r",
+     {"host": "h", "process": "sshd-session", "src_ip": "203.0.113.9", "message": "Failed password for root from 203.0.113.9 port 22 ssh2"}),
+    (b"2023-11-14T00:20:42.738197+01:00 host sshd[1]: Invalid user x from 203.0.113.9", {"host": "host", "process": "sshd", "format": "rfc3164"}),
+])
+def test_bsd_shapes_as_files_really_look(impl, line, want):
+    r = one(impl, line)
+    for k, v in want.items():
+        assert r.get(k) == v, (k, r)
+    if "host" not in want:
+        assert "host" not in r
