@@ -3,12 +3,9 @@ names the address, after/unless/new_user correlation, and the bounds (sessions, 
 
 from __future__ import annotations
 
-import pytest
-
-from ironpost.core.errors import RuleError
 from ironpost.log_pipeline.buckets.sessions import MAX_PENDING, SessionTable
 from ironpost.log_pipeline.pipeline import Pipeline
-from ironpost.log_pipeline.rules.loader import load_rules, load_rules_strict
+from ironpost.log_pipeline.rules.loader import load_rules_strict
 from ironpost.log_pipeline.rules.model import Condition, Rule, Session
 
 
@@ -80,20 +77,9 @@ def test_no_pid_means_no_correlation():
     assert len(t) == 0
 
 
-def test_session_naming_an_unknown_rule_is_a_load_error(tmp_path):
-    (tmp_path / "r.yaml").write_text(
-        "id: a\ntitle: a\nseverity: low\ndetection:\n  conditions:\n    - {field: message, operator: contains, value: x}\n"
-        "session: {after: [nope]}\n")
-    rules, problems = load_rules(tmp_path)
-    assert any("nope" in str(p) for p in problems)
-    with pytest.raises(RuleError):
-        load_rules_strict(tmp_path)
-
-
 def test_pipeline_attributes_an_addressless_sshd_failure_to_its_connection():
     rules = load_rules_strict("rules")
-    lines = b"".join(f"Dec 10 07:00:0{k} h sshd[41]: Failed password for root from 203.0.113.9 port 22 ssh2\n".encode()
-                     for k in range(3)) + b"Dec 10 07:00:05 h sshd[41]: Disconnecting: Too many authentication failures for root [preauth]\n"
+    lines = b"Dec 10 07:00:01 h sshd[41]: Connection from 203.0.113.9 port 4242 on 10.0.0.9 port 22\n" + b"Dec 10 07:00:05 h sshd[41]: Disconnecting: Too many authentication failures for root [preauth]\n"
     alerts = Pipeline(rules, year=2016).process(lines, "t")
     got = [a for a in alerts if a.rule_id == "sshd_auth_exhausted"]
     assert [a.src_ip for a in got] == ["203.0.113.9"]

@@ -383,12 +383,6 @@ def load_rules(path: str | Path) -> tuple[list[Rule], list[RuleError]]:
                 continue
             seen[rule.id] = rule
             rules.append(rule)
-    for rule in rules:  # a session that waits for a rule that is not loaded would never correlate
-        s = rule.session
-        for name in (s.after + s.unless) if s is not None else ():
-            if name not in seen:
-                problems.append(RuleError(f"session names rule {name!r}, which is not loaded", rule.file, rule.line,
-                                          rule.id))
     return rules, problems
 
 
