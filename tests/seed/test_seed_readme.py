@@ -453,3 +453,22 @@ def test_actions_list_reads_since_like_alerts_list(seed):
         assert r.returncode == 0 and "no actions recorded" in r.stdout, r.stderr
     r = run('actions list --since "whenever"', seed)
     assert r.returncode == 2 and "cannot read 'whenever' as a time" in r.stderr
+
+
+def test_seed_log_levels_trace_and_warn_filter_as_named():
+    import io
+    import logging
+
+    from ironpost.core.logging import TRACE, setup_logging
+
+    log = logging.getLogger("ironpost.seed")
+    seen = {}
+    for level in ("trace", "debug", "info", "warn", "error"):
+        buf = io.StringIO()
+        setup_logging(level, "json", stream=buf)
+        for lv in (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR):
+            log.log(lv, "x")
+        seen[level] = [orjson.loads(x)["level"] for x in buf.getvalue().splitlines()]
+    setup_logging("info", "json")
+    assert seen["trace"] == ["trace", "debug", "info", "warning", "error"]
+    assert seen["warn"] == ["warning", "error"] and seen["error"] == ["error"]
