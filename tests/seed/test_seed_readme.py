@@ -508,9 +508,9 @@ def test_units_capabilities_are_enough_for_syslog_on_514_and_a_protected_auth_lo
     support.need(exe.exists(), f"{exe} missing: reinstall the package")
 
     def daemon(bounding: str, name: str):
-        log = open(tmp_path / f"{name}.log", "wb")
-        return subprocess.Popen(["setpriv", "--no-new-privs", "--bounding-set", bounding, str(exe), "--config", "ironpost.toml"],
-                                cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=log)
+        with open(tmp_path / f"{name}.log", "wb") as log:
+            return subprocess.Popen(["setpriv", "--no-new-privs", "--bounding-set", bounding, str(exe), "--config",
+                                     "ironpost.toml"], cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=log)
 
     def stop(proc):
         proc.send_signal(signal.SIGTERM)
