@@ -10,7 +10,7 @@ CONFIG ?= packaging/ironpost.local.toml
 deps:            ## Debian build dependencies (libhyperscan-dev)
 	bash packaging/install-deps.sh --build-only
 
-deps-all: venv   ## everything the tests use: bcc + kernel headers, docker.io, nftables; bcc made importable in the venv
+deps-all: deps venv   ## everything the tests use: bcc + kernel headers, docker.io, nftables; bcc made importable in the venv
 	bash packaging/install-deps.sh
 	if [ -f packaging/setup-bcc.sh ]; then bash packaging/setup-bcc.sh $(PY); fi
 

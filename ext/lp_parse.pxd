@@ -98,20 +98,27 @@ cdef inline int two(const char* p) noexcept nogil:
 
 cdef inline bint parse_3164_ts(const char* b, Py_ssize_t* pi, Py_ssize_t e, int year, int ref_month,
                                double* ts) noexcept nogil:
-    """'Mmm dd hh:mm:ss' (day may be space padded), UTC, in `year` (previous year when the
-    month lies after ref_month, i.e. a December line read in January)."""
-    cdef Py_ssize_t i = pi[0]
+    """'Mmm dd hh:mm:ss' (day space padded, or one digit unpadded as some writers do), UTC, in
+    `year` (previous year when the month lies after ref_month, i.e. a December line read in January)."""
+    cdef Py_ssize_t i = pi[0], o = 0
     cdef const char* p = b + i
     cdef int mon, day, hh, mi, ss, y
-    if e - i < 15:
+    if e - i < 14:
         return False
     mon = month_of(p)
-    if mon == 0 or p[3] != b' ' or not (p[4] == b' ' or is_digit(p[4])) or not is_digit(p[5]) or p[6] != b' ':
+    if mon == 0 or p[3] != b' ':
         return False
+    if is_digit(p[4]) and p[5] == b' ':
+        day = p[4] - 48
+        o = -1
+    elif (p[4] == b' ' or is_digit(p[4])) and is_digit(p[5]) and e - i >= 15 and p[6] == b' ':
+        day = (p[5] - 48) if p[4] == b' ' else two(p + 4)
+    else:
+        return False
+    p = p + o
     if not (is_digit(p[7]) and is_digit(p[8]) and p[9] == b':' and is_digit(p[10]) and is_digit(p[11])
             and p[12] == b':' and is_digit(p[13]) and is_digit(p[14])):
         return False
-    day = (p[5] - 48) if p[4] == b' ' else two(p + 4)
     hh = two(p + 7)
     mi = two(p + 10)
     ss = two(p + 13)
@@ -121,7 +128,7 @@ cdef inline bint parse_3164_ts(const char* b, Py_ssize_t* pi, Py_ssize_t e, int 
     if ref_month > 0 and mon > ref_month:
         y -= 1
     ts[0] = <double>(days_from_civil(y, mon, day) * 86400 + hh * 3600 + mi * 60 + ss)
-    pi[0] = i + 15
+    pi[0] = i + 15 + o
     return True
 
 
@@ -309,11 +316,38 @@ cdef inline Py_ssize_t token_end(const char* b, Py_ssize_t i, Py_ssize_t e) noex
     return i
 
 
+cdef inline bint is_tag_token(const char* b, Py_ssize_t j, Py_ssize_t k) noexcept nogil:
+    """A first token that is the tag, not a host name: `sshd[1]:`, `sshd:`, `[sshd]`."""
+    cdef Py_ssize_t t
+    if b[j] == b'[' or b[k - 1] == b':':
+        return True
+    for t in range(j, k):
+        if b[t] == b'[':
+            return True
+    return False
+
+
 cdef inline void parse_tag(const char* b, Py_ssize_t j, Py_ssize_t e, LineRec* r) noexcept nogil:
-    """`process[pid]: `, `process(tag)[pid]: `, `process: `; anything else is all message."""
+    """`process[pid]: `, `process(tag)[pid]: `, `process: `, `[process]: ` and `[process] `, and
+    `process[pid] ` without the colon (proftpd); anything else is all message."""
     cdef Py_ssize_t q = j, name_end, t, tag_s = -1, tag_e = -1
     cdef int pid = -1, v
     cdef char c
+    if j < e and b[j] == b'[':
+        t = j + 1
+        while t < e and b[t] != b']' and b[t] != b' ' and b[t] != b'[':
+            t += 1
+        if t == j + 1 or t >= e or b[t] != b']':
+            set_field(r, F_MESSAGE, j, e)
+            return
+        set_field(r, F_PROCESS, j + 1, t)
+        q = t + 1
+        if q < e and b[q] == b':':
+            q += 1
+        if q < e and b[q] == b' ':
+            q += 1
+        set_field(r, F_MESSAGE, q, e)
+        return
     while q < e:
         c = b[q]
         if c == b' ' or c == b'[' or c == b'(' or c == b':':
@@ -340,7 +374,9 @@ cdef inline void parse_tag(const char* b, Py_ssize_t j, Py_ssize_t e, LineRec* r
             return
         pid = v
         q = t + 1
-    if q >= e or b[q] != b':':
+    if q < e and b[q] == b' ' and pid >= 0:
+        q -= 1  # `name[pid] message`: the space is the separator
+    elif q >= e or b[q] != b':':
         set_field(r, F_MESSAGE, j, e)
         return
     q += 1
@@ -502,11 +538,14 @@ cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year,
             r.fmt = FMT_3164
             r.has_ts = 1
             r.ts = ts
-            set_field(r, F_HOST, j, k)
-            if k < e:
-                parse_tag(b, k + 1, e, r)
+            if is_tag_token(b, j, k):
+                parse_tag(b, j, e, r)  # a writer that leaves out the host field
             else:
-                set_field(r, F_MESSAGE, e, e)
+                set_field(r, F_HOST, j, k)
+                if k < e:
+                    parse_tag(b, k + 1, e, r)
+                else:
+                    set_field(r, F_MESSAGE, e, e)
             if extract:
                 extract_fields(b, r)
             return

@@ -9,6 +9,16 @@ in a nogil callback. A rule whose every pattern matched makes the line a candida
 candidates become Python objects: [(record dict, (rule indexes...))], in line order.
 JSON lines are scanned in C too (lp_json.pxi): their matched fields are byte slices of the
 line, and orjson builds a record only for a candidate or a threshold that fires.
+
+Every hs_scan return code is checked: a failed call is counted (stats "scan_errors") and the
+line it belonged to is counted as unscanned ("lines_unscanned") and never reported as clean or
+as a candidate; `last_scan_error` keeps the latest Hyperscan error code.
+
+Threads: one Matcher is not thread-safe. Its Hyperscan scratch and its per-rule match counters
+are shared by every scan and used without the GIL, so two threads scanning at once would
+corrupt each other's results. scan() refuses that: a second concurrent call raises
+LogPipelineError instead of scanning. Give each thread its own Matcher (compile_rules) if a
+pipeline ever scans in parallel.
 """
 
 from libc.stdlib cimport realloc, calloc
@@ -16,6 +26,7 @@ from libc.string cimport memset, memmove, memcpy
 from cpython.bytes cimport PyBytes_FromStringAndSize
 import heapq
 from lp_parse cimport *
+from ironpost.core.errors import LogPipelineError
 
 include "lp_record.pxi"
 include "lp_json.pxi"
@@ -63,6 +74,7 @@ ctypedef struct ScanCtx:
     int nfired
     int field
     int gen
+    int err         # the last failed hs_scan code on the current line, 0 when every call succeeded
 
 
 cdef int on_match(unsigned int id, unsigned long long frm, unsigned long long to, unsigned int flags,
@@ -161,6 +173,12 @@ cdef class Matcher:
     cdef bint any_agg
     cdef bint need_extract  # some pattern scans src_ip/user/rhost: extract on every line
     cdef bint used_f[9]     # fields some pattern targets
+    cdef bint busy          # a scan is running (it releases the GIL): a second one must not share state
+    cdef int inject_code    # fault injection for tests: the next inject_left scans "return" this code
+    cdef long long inject_left
+    cdef readonly long long scan_errors
+    cdef readonly long long lines_unscanned
+    cdef readonly int last_scan_error
 
 
     cdef void _init_ctx(self, ScanCtx* ctx) noexcept:
@@ -173,8 +191,11 @@ cdef class Matcher:
         ctx.fired = self.fired
         ctx.msg_need = self.msg_need
         ctx.has_other = self.has_other
+        ctx.err = 0
     def __cinit__(self):
         self.db = NULL
+        self.busy = False
+        self.inject_left = 0
         self.scratch = NULL
         self.groups = NULL
         self.agg_on = NULL
@@ -507,26 +528,69 @@ cdef class Matcher:
             d, err = json_record(buf[s:e], json_max_depth)
             self.fired_out.append((d, rule, count, first, ts))
 
+    cdef void hs_field(self, const char* p, Py_ssize_t n, int field, ScanCtx* ctx) noexcept nogil:
+        """hs_scan one field, remembering a failure on the context (it marks the line unscanned)."""
+        cdef hs_error_t rc
+        ctx.field = field
+        if self.inject_left > 0:
+            self.inject_left -= 1
+            rc = self.inject_code
+        else:
+            rc = hs_scan(self.db, p, <unsigned int>n, 0, self.scratch, on_match, ctx)
+        if rc != HS_SUCCESS:
+            ctx.err = rc
+            self.scan_errors += 1
+            self.last_scan_error = rc
+
+    cdef bint unscanned(self, ScanCtx* ctx) noexcept nogil:
+        """After a line: True (and counted) when one of its scans failed; its partial matches are void."""
+        if ctx.err == 0:
+            return False
+        ctx.err = 0
+        ctx.nfired = 0
+        self.lines_unscanned += 1
+        return True
+
     cdef void scan_rec(self, const char* b, LineRec* r, ScanCtx* ctx) noexcept nogil:
         cdef int k, f
         ctx.nfired = 0
         ctx.alive2 = 0
+        ctx.err = 0
         if self.db == NULL:
             return
         if self.scan_msg and r.len[F_MESSAGE] >= 0:
-            ctx.field = F_MESSAGE
-            hs_scan(self.db, b + r.off[F_MESSAGE], <unsigned int>r.len[F_MESSAGE], 0, self.scratch, on_match, ctx)
+            self.hs_field(b + r.off[F_MESSAGE], r.len[F_MESSAGE], F_MESSAGE, ctx)
         if not (self.always2 or ctx.alive2):
             return  # every rule with patterns elsewhere already missed on the message
         for k in range(self.n_scan):
             f = self.scan_fields[k]
             if r.len[f] >= 0:
-                ctx.field = f
-                hs_scan(self.db, b + r.off[f], <unsigned int>r.len[f], 0, self.scratch, on_match, ctx)
+                self.hs_field(b + r.off[f], r.len[f], f, ctx)
+
+    def _inject_scan_errors(self, int code, long long count):
+        """Fault injection for tests: the next `count` hs_scan calls fail with `code`."""
+        self.inject_code = code
+        self.inject_left = count
 
     def scan(self, bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int json_max_depth=32,
              long want=-1, double now=0.0):
         """want: bit mask of the fields to build for syslog candidates (see lp_record.pxi); JSON lines are whole."""
+        # Checked and set under the GIL, so two threads cannot both pass.
+        if self.busy:
+            raise LogPipelineError("a Matcher is not thread-safe: scan() called while another scan runs; "
+                                   "give each thread its own Matcher")
+        self.busy = True
+        cdef long long errs0 = self.scan_errors, unscanned0 = self.lines_unscanned
+        try:
+            cands, stats = self._scan(buf, year, ref_month, max_line, json_max_depth, want, now)
+        finally:
+            self.busy = False
+        stats["scan_errors"] = self.scan_errors - errs0
+        stats["lines_unscanned"] = self.lines_unscanned - unscanned0
+        return cands, stats
+
+    cdef _scan(self, bytes buf, int year, int ref_month, Py_ssize_t max_line, int json_max_depth,
+               long want, double now):
         cdef const char* b = buf
         cdef Py_ssize_t n = len(buf), pos = 0, e, lines = 0, cut = 0
         cdef Py_ssize_t nhits = 0, caphits = 0, ncand = 0, capcand = 0, njson = 0, capjson = 0, i, k
@@ -574,6 +638,8 @@ cdef class Matcher:
                     counts[rec.fmt] += 1
                     ctx.gen = <int>lines
                     self.scan_rec(b, &rec, &ctx)
+                    if self.unscanned(&ctx):
+                        continue
                     if ctx.nfired == 0 and self.n_always == 0:
                         continue
                     if nhits + ctx.nfired + self.n_always > caphits:
@@ -691,6 +757,8 @@ cdef class Matcher:
                 jl.e = e
                 if jscan(b, s, e, json_max_depth, jl.vals) == JS_OK and self._jmatch(&jl, &ctx) == 0:
                     counts[FMT_JSON] += 1
+                    if self.unscanned(&ctx):
+                        continue
                     if not (ctx.nfired or self.n_always):
                         continue
                     lazy = self.n_always == 0 and self.any_agg
@@ -727,24 +795,27 @@ cdef class Matcher:
                 if d is None:
                     counts[FMT_RAW] += 1
                     self.scan_rec(b, &rec, &ctx)
+                    if self.unscanned(&ctx):
+                        continue
                     if ctx.nfired or self.n_always:
                         d = make_record(b, &rec, want)
                 else:
                     counts[FMT_JSON] += 1
                     if self.db != NULL:
                         ctx.alive2 = 0
+                        ctx.err = 0
                         if self.scan_msg:
                             v = scan_value((<dict>d).get("message"))
                             if v is not None:
-                                ctx.field = F_MESSAGE
-                                hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
+                                self.hs_field(v, len(v), F_MESSAGE, &ctx)
                         if self.always2 or ctx.alive2:
                             for k in range(self.n_scan):
                                 f = self.scan_fields[k]
                                 v = scan_value((<dict>d).get(FIELD_NAMES[f]))
                                 if v is not None:
-                                    ctx.field = f
-                                    hs_scan(self.db, v, <unsigned int>len(v), 0, self.scratch, on_match, &ctx)
+                                    self.hs_field(v, len(v), f, &ctx)
+                        if self.unscanned(&ctx):
+                            continue
                 if ctx.nfired or self.n_always:
                     rules = [ctx.fired[k] for k in range(ctx.nfired)]
                     rules.extend(self.always[k] for k in range(self.n_always))
@@ -762,6 +833,7 @@ cdef class Matcher:
         jl.extracted = 0
         ctx.nfired = 0
         ctx.alive2 = 0
+        ctx.err = 0
         # resolve first: a line that must go to orjson must not have counted any match yet
         for f in range(NFIELDS):
             if self.used_f[f] and jl_field(jl, f, &p, &ln) < 0:
@@ -769,15 +841,13 @@ cdef class Matcher:
         if self.db == NULL:
             return 0
         if self.scan_msg and jl_field(jl, F_MESSAGE, &p, &ln) > 0:
-            ctx.field = F_MESSAGE
-            hs_scan(self.db, p, <unsigned int>ln, 0, self.scratch, on_match, ctx)
+            self.hs_field(p, ln, F_MESSAGE, ctx)
         if not (self.always2 or ctx.alive2):
             return 0
         for k in range(self.n_scan):
             f = self.scan_fields[k]
             if jl_field(jl, f, &p, &ln) > 0:
-                ctx.field = f
-                hs_scan(self.db, p, <unsigned int>ln, 0, self.scratch, on_match, ctx)
+                self.hs_field(p, ln, f, ctx)
         return 0
 
     cdef object _key_jl(self, JLine* jl, int rule):

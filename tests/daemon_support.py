@@ -30,7 +30,8 @@ shutdown_timeout_secs = 5
 
 
 class DaemonProc:
-    def __init__(self, config: Path, data_dir: Path):
+    def __init__(self, config: Path, data_dir: Path, umask: int = 0o022):
+        # umask 022 by default: what a new user's shell hands the daemon, whatever this test runner's is
         self.config, self.data_dir = config, data_dir
         self.sock = data_dir / "ironpost.sock"
         self.pid_file = data_dir / "ironpost.pid"
@@ -38,7 +39,7 @@ class DaemonProc:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IRONPOST_")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ironpost", "daemon", "--config", str(config)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"),
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"), umask=umask,
         )
         deadline = time.monotonic() + 20
         while not self.sock.exists():

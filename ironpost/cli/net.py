@@ -94,6 +94,15 @@ def _check_target(target: str) -> str:
         _usage(str(exc))
 
 
+def _exempt_reason(cfg, net: str) -> str | None:
+    """The exempt network `net` touches, seen from this shell (its own SSH session included)."""
+    from ironpost.core.netaddr import Exemptions
+    from ironpost.ebpf.maps import parse_target
+
+    c = cfg.section("ebpf")
+    return Exemptions(c.ban_exempt, include_host=c.ban_exempt_host).reason(parse_target(net))
+
+
 def _fmt_expiry(expires_at: float | None) -> str:
     import time
 
@@ -109,9 +118,13 @@ def block(
     ttl: Optional[str] = typer.Option(None, "--ttl", help="Ban duration (90s, 30m, 1h, 2d); default: permanent."),
     config: Optional[Path] = ConfigOption,
     direct: bool = DirectOption,
+    force: bool = typer.Option(False, "--force", help="Block even an exempt address (this host, its gateways, "
+                               "your SSH peer, [ebpf] ban_exempt)."),
 ) -> None:
     """Drop all packets from an address or network in the kernel (XDP). The block is recorded as an
     action in the store (by the daemon, or by this command when it edits the pinned maps directly).
+    A target that touches an exempt network (this host's addresses, default gateways, the SSH
+    session you are in, [ebpf] ban_exempt) is refused unless --force is given.
 
     Example: ironpost cli net block 203.0.113.7 --ttl 1h
     Example: ironpost cli net block 2001:db8::/32
@@ -119,8 +132,13 @@ def block(
     net = _check_target(target)
     ttl_secs = parse_ttl(ttl) if ttl is not None else None
     cfg = load_cli_config(config)
-    resp = None if direct else _via_daemon(cfg, "block", {"target": net, "ttl_secs": ttl_secs})
+    why = _exempt_reason(cfg, net)
+    if why and not force:
+        _usage(f"{net} touches an exempt network {why}; add --force to block it anyway")
+    resp = None if direct else _via_daemon(cfg, "block", {"target": net, "ttl_secs": ttl_secs, "force": force})
     if resp is not None:
+        if resp.get("exempt") and not force:
+            _usage(resp.get("error", "exempt"))
         if not resp.get("ok"):
             _fail(resp.get("error", "daemon refused"))
         entry = resp.get("entry") or {}

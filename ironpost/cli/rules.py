@@ -142,7 +142,8 @@ def test(
 
     def on_match(r, rec, _source):
         if json_out:
-            pending.append(orjson.dumps({"type": "match", "rule_id": r.id, "fields": rec}, default=str) + b"\n")
+            pending.append(orjson.dumps({"type": "match", "rule_id": r.id, "severity": r.severity, "service": r.service,
+                                         "fields": rec}, default=str) + b"\n")
         else:
             pending.append(f"match {r.id}: {rec.get('raw', rec.get('message', ''))}\n".encode("utf-8", "replace"))
 
@@ -151,7 +152,7 @@ def test(
         for a in alerts:
             fired += 1
             if json_out:
-                obj = {"type": "alert", "rule_id": a.rule_id, "severity": a.severity, "title": a.title,
+                obj = {"type": "alert", "rule_id": a.rule_id, "severity": a.severity, "title": a.title, "service": a.details.get("service"),
                        **{k: v for k, v in a.group.items() if k not in ("type", "rule_id")},
                        "group": a.group, "count": a.count, "first_seen": a.first_seen, "last_seen": a.last_seen,
                        "first_seen_iso": iso(a.first_seen), "last_seen_iso": iso(a.last_seen),

@@ -12,7 +12,10 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-TOPICS = ("packets", "logs", "alerts", "actions")  # "logs" carries LogChunk events
+# "alerts.suppressed": alerts an alert rate limit kept out of "alerts" (not stored, no container
+# action) that still carry a ban decision; the ban manager reads both topics.
+SUPPRESSED_TOPIC = "alerts.suppressed"
+TOPICS = ("packets", "logs", "alerts", "actions", SUPPRESSED_TOPIC)  # "logs" carries LogChunk events
 
 
 class Subscription:

@@ -19,6 +19,7 @@ from ironpost import __version__
 from ironpost.core.bus import Bus
 from ironpost.core.config import Config, load_config
 from ironpost.core.errors import ConfigError, IronpostError
+from ironpost.core.fsmode import UMASK, check_data_dir, tighten
 from ironpost.core.logging import set_level, setup_logging
 from ironpost.core.module import ModuleContext, ModuleUnavailable
 from ironpost.daemon.client import runtime_paths
@@ -52,12 +53,15 @@ class Daemon:
         import uvloop
 
         g = self.config.general
+        # Before the first file is created: the store holds log lines other users must not read.
+        os.umask(UMASK)
         setup_logging(g.log_level, g.log_format)
-        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        check_data_dir(self.config.data_dir)
         pid = PidFile(self.pid_path)
-        pid.acquire()
+        pid.acquire()  # a second daemon stops here, having changed nothing
         if pid.stale_replaced:
             log.warning("replaced a stale PID file", extra={"pid_file": str(self.pid_path)})
+        tighten(self.config.data_dir)
         try:
             return uvloop.run(self.main())
         finally:
@@ -95,6 +99,9 @@ class Daemon:
         if cfg.general.http_listen:
             self.http = HttpServer(cfg.general.http_listen, self.health, self.metrics)
             await self.http.start()
+            if not self.http.loopback:
+                log.warning("/metrics and /healthz listen beyond loopback, as configured",
+                            extra={"http_listen": cfg.general.http_listen})
         log.info(
             "ironpost daemon started",
             extra={"version": __version__, "pid": os.getpid(), "modules": sorted(self.supervisor.modules),

@@ -6,6 +6,7 @@ Two fixed routes do not justify a web framework in the binary; asyncio streams s
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from typing import Callable
 
 import orjson
@@ -32,6 +33,14 @@ class HttpServer:
         self.host, self.port = host.strip("[]"), int(port)
         self.health, self.metrics = health, metrics
         self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def loopback(self) -> bool:
+        """True when only this host can connect (the default, 127.0.0.1)."""
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return self.host == "localhost"
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)

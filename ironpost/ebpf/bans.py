@@ -4,37 +4,125 @@ With auto_block on, an AlertEvent from any module that names a src_ip bans that 
 Manual blocks (CLI/control) go through here too. Every ban and unban is published as an
 ActionEvent on "actions" (the daemon stores it). The kernel stops dropping at expiry on its
 own (the entry carries its deadline); expire() deletes the entry and records the unban.
+
+What an attacker controls cannot be turned against the host:
+- an alert's src_ip is log or packet data, so it must name one routable host (netaddr); a
+  range such as 0.0.0.0/0 in a JSON line's own src_ip field is refused and counted;
+- exempt networks (ban_exempt, and by default this host's addresses, gateways and the SSH peer
+  the daemon started from) are never auto-banned; a manual block of one needs force;
+- SYN-flood and port-scan sources are trivially spoofed: their alerts ban only when that
+  detector is opted in, and at most `detector_bans_per_minute` new bans per detector, with an
+  alert when the cap is reached;
+- "alerts.suppressed" carries alerts an alert rate limit held back: they are not stored, but
+  their ban decision is still taken, so decoys flooding a rule cannot hide the real source.
+Repeat offenders are banned longer (ttl * factor^(n-1), at most ban_ttl_max_secs); the count
+per host is kept in <data_dir>/ban_history.db (0600) across restarts.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+import sqlite3
 import time
+from collections import deque
+from pathlib import Path
 
 from ironpost.core.bus import Bus
 from ironpost.core.errors import EbpfError
 from ironpost.core.events import ActionEvent, AlertEvent
+from ironpost.core.netaddr import Exemptions
 from ironpost.ebpf.maps import Blocklist, Network, parse_target
 
 log = logging.getLogger("ironpost.ebpf")
 
+SYN_FLOOD_RULE = "ebpf.syn_flood"
+PORT_SCAN_RULE = "ebpf.port_scan"
+DETECTOR_RULES = (SYN_FLOOD_RULE, PORT_SCAN_RULE)
+CAP_RULE = "ebpf.ban_cap_reached"
+HISTORY_MAX = 100_000  # offenders remembered; the least recently banned are forgotten first
+
+
+class BanHistory:
+    """How often each host was auto-banned, persisted so escalation survives a restart."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self._mem: dict[str, tuple[int, float]] = {}
+        self._db: sqlite3.Connection | None = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Created 0600 before sqlite opens it: the history names every address banned.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+            os.chmod(self.path, 0o600)
+            try:
+                self._db = sqlite3.connect(self.path, isolation_level=None)
+                self._db.execute("CREATE TABLE IF NOT EXISTS offenders (host TEXT PRIMARY KEY, bans INTEGER, last REAL)")
+            except sqlite3.Error as exc:
+                raise EbpfError(f"ban history {self.path}: {exc}") from None
+
+    def count(self, host: str) -> int:
+        if self._db is None:
+            return self._mem.get(host, (0, 0.0))[0]
+        row = self._db.execute("SELECT bans FROM offenders WHERE host = ?", (host,)).fetchone()
+        return row[0] if row else 0
+
+    def record(self, host: str, now: float) -> int:
+        n = self.count(host) + 1
+        if self._db is None:
+            self._mem.pop(host, None)
+            self._mem[host] = (n, now)
+            while len(self._mem) > HISTORY_MAX:
+                del self._mem[next(iter(self._mem))]
+            return n
+        try:
+            self._db.execute("INSERT INTO offenders (host, bans, last) VALUES (?, ?, ?) "
+                             "ON CONFLICT(host) DO UPDATE SET bans = excluded.bans, last = excluded.last", (host, n, now))
+            if n == 1:
+                self._db.execute("DELETE FROM offenders WHERE host IN (SELECT host FROM offenders ORDER BY last DESC "
+                                 "LIMIT -1 OFFSET ?)", (HISTORY_MAX,))
+        except sqlite3.Error as exc:
+            log.error("ban history not written", extra={"error": str(exc), "path": str(self.path)})
+        return n
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
 
 class BanManager:
     def __init__(self, blocklist: Blocklist, bus: Bus, *, auto_block: bool, ttl_secs: float,
-                 exempt: list[str] | tuple[str, ...] = ()):
+                 exempt: list[str] | tuple[str, ...] = (), exempt_host: bool = False, host_exemptions=None,
+                 detector_auto_block: dict[str, bool] | None = None, detector_bans_per_minute: int = 10,
+                 ttl_factor: float = 1.0, ttl_max_secs: float | None = None, history_path: str | Path | None = None,
+                 clock=time.time):
         self.blocklist = blocklist
         self.bus = bus
-        self.auto_block = auto_block
-        self.ttl_secs = ttl_secs
-        self.exempt = [ipaddress.ip_network(e, strict=False) for e in exempt]
+        self.clock = clock
+        self._host_exemptions = host_exemptions
+        self.history = BanHistory(history_path)
         self.expiry: dict[Network, float] = {}  # banned network -> wall-clock expiry
-        self.counts = {"bans": 0, "unbans": 0, "failed": 0, "exempt": 0, "already": 0}
+        self.counts = {"bans": 0, "unbans": 0, "failed": 0, "exempt": 0, "already": 0, "invalid_source": 0,
+                       "detector_not_opted_in": 0, "capped": 0, "from_suppressed": 0}
+        self._recent: dict[str, deque] = {r: deque() for r in DETECTOR_RULES}
+        self._cap_alerted: dict[str, float] = {}
+        self.configure(auto_block=auto_block, ttl_secs=ttl_secs, exempt=exempt, exempt_host=exempt_host,
+                       detector_auto_block=detector_auto_block, detector_bans_per_minute=detector_bans_per_minute,
+                       ttl_factor=ttl_factor, ttl_max_secs=ttl_max_secs)
 
-    def configure(self, *, auto_block: bool, ttl_secs: float, exempt) -> None:
+    def configure(self, *, auto_block: bool, ttl_secs: float, exempt, exempt_host: bool = False,
+                  detector_auto_block: dict[str, bool] | None = None, detector_bans_per_minute: int = 10,
+                  ttl_factor: float = 1.0, ttl_max_secs: float | None = None) -> None:
         self.auto_block = auto_block
         self.ttl_secs = ttl_secs
-        self.exempt = [ipaddress.ip_network(e, strict=False) for e in exempt]
+        self.exemptions = Exemptions(exempt, include_host=exempt_host, host=self._host_exemptions)
+        self.detector_auto_block = {r: bool((detector_auto_block or {}).get(r)) for r in DETECTOR_RULES}
+        self.detector_bans_per_minute = detector_bans_per_minute
+        self.ttl_factor = ttl_factor
+        self.ttl_max_secs = ttl_max_secs if ttl_max_secs is not None else ttl_secs
 
     def adopt_existing(self, limit: int = 200_000) -> int:
         """Track entries with a TTL already in the pinned map (set by the CLI, or before a restart)."""
@@ -45,29 +133,76 @@ class BanManager:
                 n += 1
         return n
 
-    def _exempt(self, net: Network) -> bool:
-        return any(net.version == ex.version and net.subnet_of(ex) for ex in self.exempt)
+    def exempt_reason(self, net: Network) -> str | None:
+        return self.exemptions.reason(net)
 
-    async def on_alert(self, alert: AlertEvent) -> ActionEvent | None:
+    def escalated_ttl(self, previous_bans: int) -> float:
+        ttl = self.ttl_secs * self.ttl_factor ** max(0, previous_bans)
+        return float(min(ttl, max(self.ttl_max_secs, self.ttl_secs)))
+
+    def _detector_allows(self, rule_id: str, now: float) -> tuple[bool, AlertEvent | None]:
+        """A detector ban within its per-minute cap; when the cap is hit, one alert per minute."""
+        recent = self._recent[rule_id]
+        while recent and recent[0] <= now - 60:
+            recent.popleft()
+        if len(recent) < self.detector_bans_per_minute:
+            recent.append(now)
+            return True, None
+        self.counts["capped"] += 1
+        if now - self._cap_alerted.get(rule_id, -1e18) < 60:
+            return False, None
+        self._cap_alerted[rule_id] = now
+        return False, AlertEvent(
+            rule_id=CAP_RULE, title=f"Ban cap reached for {rule_id}", severity="high", source_module="ebpf",
+            description=f"{self.detector_bans_per_minute} new bans from {rule_id} in the last minute; further "
+                        f"sources are alerted on but not banned (spoofed sources cannot fill the blocklist)",
+            group={"detector": rule_id}, tags=["network", "ban-cap"],
+            details={"detector": rule_id, "cap_per_minute": self.detector_bans_per_minute})
+
+    async def on_alert(self, alert: AlertEvent, *, suppressed: bool = False) -> ActionEvent | None:
+        """The ban decision for one alert (suppressed: an alert a rate limit kept from the store)."""
         if not self.auto_block or not alert.src_ip:
             return None
         try:
-            net = parse_target(alert.src_ip)
-        except EbpfError:
-            self.counts["failed"] += 1
+            net = parse_target(alert.src_ip, single_host=True)
+        except EbpfError as exc:
+            self.counts["invalid_source"] += 1
+            log.warning("alert source not banned", extra={"rule_id": alert.rule_id, "why": str(exc)})
             return None
-        if self._exempt(net):
+        is_detector = alert.source_module == "ebpf" and alert.rule_id in DETECTOR_RULES
+        if is_detector and not self.detector_auto_block[alert.rule_id]:
+            self.counts["detector_not_opted_in"] += 1
+            return None
+        if self.exemptions.covers(net):
             self.counts["exempt"] += 1
             return None
         if net in self.expiry:
             self.counts["already"] += 1
             return None
-        return await self.ban(net, self.ttl_secs, alert=alert, reason="auto_block")
+        now = self.clock()
+        if is_detector:
+            ok, cap_alert = self._detector_allows(alert.rule_id, now)
+            if cap_alert is not None:
+                log.warning(cap_alert.title, extra={"rule_id": CAP_RULE, "detector": alert.rule_id})
+                await self.bus.publish("alerts", cap_alert)
+            if not ok:
+                return None
+        if suppressed:
+            self.counts["from_suppressed"] += 1
+        host = str(net.network_address)
+        previous = self.history.count(host)
+        ttl = self.escalated_ttl(previous)
+        ev = await self.ban(net, ttl, alert=alert, reason="auto_block", offence=previous + 1)
+        if ev.result == "ok":
+            self.history.record(host, now)
+        return ev
 
     async def ban(self, target: str | Network, ttl_secs: float | None, *, alert: AlertEvent | None = None,
-                  reason: str = "manual") -> ActionEvent:
+                  reason: str = "manual", offence: int | None = None) -> ActionEvent:
         net = target if not isinstance(target, str) else parse_target(target)
         details = {"reason": reason, "ttl_secs": ttl_secs}
+        if offence is not None:
+            details["offence"] = offence
         if alert is not None:
             details.update(rule_id=alert.rule_id, alert_source=alert.source_module)
         try:
@@ -111,6 +246,9 @@ class BanManager:
         now = time.time() if now is None else now
         due = [net for net, t in self.expiry.items() if t <= now]
         return [await self.unban(net, reason="ttl expired") for net in due]
+
+    def close(self) -> None:
+        self.history.close()
 
     @property
     def active(self) -> int:

@@ -13,17 +13,26 @@ import time
 from dataclasses import dataclass
 
 from ironpost.core.errors import EbpfError
+from ironpost.core.netaddr import AddressError, host_network, operator_network, untrusted_host
 from ironpost.ebpf import layout
 from ironpost.ebpf.bpfsys import RawMap, possible_cpus
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def parse_target(target: str) -> Network:
-    """'10.0.0.1' -> 10.0.0.1/32; '10.0.0.0/8'; 'fd00::/64'. Host bits are cleared."""
+def parse_target(target: str, *, single_host: bool = False) -> Network:
+    """'10.0.0.1' -> 10.0.0.1/32; '10.0.0.0/8'; 'fd00::/64'. Host bits are cleared.
+
+    single_host: the target comes from log or packet data (an attacker can write it), so only
+    one validated host address is accepted (netaddr.untrusted_host); ranges are the operator's."""
+    if single_host:
+        try:
+            return host_network(untrusted_host(target))
+        except AddressError as exc:
+            raise EbpfError(str(exc)) from None
     try:
-        return ipaddress.ip_network(target.strip(), strict=False)
-    except ValueError:
+        return operator_network(target)
+    except (ValueError, AttributeError):
         raise EbpfError(f"{target!r} is not an IP address or CIDR (expected e.g. 10.0.0.1, 10.0.0.0/8, fd00::/64)") from None
 
 

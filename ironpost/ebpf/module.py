@@ -29,7 +29,8 @@ from ironpost.core.errors import EbpfError
 from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.core.module import ModuleContext, ModuleUnavailable
 from ironpost.ebpf import layout
-from ironpost.ebpf.bans import BanManager
+from ironpost.core.bus import SUPPRESSED_TOPIC
+from ironpost.ebpf.bans import PORT_SCAN_RULE, SYN_FLOOD_RULE, BanManager
 from ironpost.ebpf.detectors import BUCKETS, PortScanDetector, SynFloodDetector, slot_ns_for
 from ironpost.ebpf.maps import parse_target
 
@@ -130,6 +131,7 @@ class EbpfModule:
             log.info("XDP program compiled", extra={"secs": round(time.monotonic() - t0, 2)})
         loader = self.loader
         alerts_sub = ctx.bus.subscribe("alerts", "ebpf-bans")
+        suppressed_sub = ctx.bus.subscribe(SUPPRESSED_TOPIC, "ebpf-bans")
         fd = None
         loop = asyncio.get_running_loop()
         tasks: list[asyncio.Task] = []
@@ -138,8 +140,9 @@ class EbpfModule:
             loader.set_scan_refresh(self.scan_refresh_ms)
             if c.blocklist:
                 loader.blocklist.add_many(c.blocklist)
-            self.bans = BanManager(loader.blocklist, ctx.bus, auto_block=c.auto_block,
-                                   ttl_secs=c.ban_ttl_secs, exempt=c.ban_exempt)
+            self.bans = BanManager(loader.blocklist, ctx.bus, history_path=Path(ctx.data_dir) / "ban_history.db",
+                                   **self._ban_settings(c))
+            log.info("ban exemptions", extra={"exempt": self.bans.exemptions.as_list()})
             self.bans.adopt_existing()
             self.reader = RingReader(loader.ringbuf_fd)
             self.reader.discard_all()  # records from before this start (a crashed run) are stale
@@ -150,6 +153,7 @@ class EbpfModule:
             tasks = [
                 asyncio.create_task(self._drain_loop(ctx, wake), name="ebpf-drain"),
                 asyncio.create_task(self._alert_loop(alerts_sub), name="ebpf-bans"),
+                asyncio.create_task(self._alert_loop(suppressed_sub, suppressed=True), name="ebpf-bans-suppressed"),
                 asyncio.create_task(self._housekeeping(), name="ebpf-expire"),
             ]
             self.running.set()
@@ -164,6 +168,9 @@ class EbpfModule:
             if fd is not None:
                 loop.remove_reader(fd)
             ctx.bus.unsubscribe(alerts_sub)
+            ctx.bus.unsubscribe(suppressed_sub)
+            if self.bans is not None:
+                self.bans.close()
             loader.detach()
             if self.reader is not None:
                 self.reader.close()
@@ -180,10 +187,17 @@ class EbpfModule:
             self.loader.set_sample_rate(c.sample_rate)
             self.loader.set_scan_refresh(self.scan_refresh_ms)
         if self.bans is not None:
-            self.bans.configure(auto_block=c.auto_block, ttl_secs=c.ban_ttl_secs, exempt=c.ban_exempt)
+            self.bans.configure(**self._ban_settings(c))
         restart = [k for k in ("interface", "xdp_mode", "pin_dir", "ring_buffer_size") if getattr(old, k) != getattr(c, k)]
         if restart:
             log.warning("these ebpf keys take effect after a restart", extra={"keys": restart})
+
+    @staticmethod
+    def _ban_settings(c) -> dict:
+        return dict(auto_block=c.auto_block, ttl_secs=c.ban_ttl_secs, exempt=c.ban_exempt, exempt_host=c.ban_exempt_host,
+                    detector_auto_block={SYN_FLOOD_RULE: c.syn_flood_auto_block, PORT_SCAN_RULE: c.port_scan_auto_block},
+                    detector_bans_per_minute=c.detector_bans_per_minute, ttl_factor=c.ban_ttl_factor,
+                    ttl_max_secs=c.ban_ttl_max_secs)
 
     # -- loops -----------------------------------------------------------------------
     async def _drain_loop(self, ctx: ModuleContext, wake: asyncio.Event) -> None:
@@ -264,10 +278,10 @@ class EbpfModule:
             self.latency_last = worst / 1e9
             self.latency_max = max(self.latency_max, self.latency_last)
 
-    async def _alert_loop(self, sub) -> None:
+    async def _alert_loop(self, sub, suppressed: bool = False) -> None:
         async for alert in sub:
             if isinstance(alert, AlertEvent):
-                await self.bans.on_alert(alert)
+                await self.bans.on_alert(alert, suppressed=suppressed)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -305,6 +319,10 @@ class EbpfModule:
                 return {"ok": False, "error": "network module is not running yet"}
             if op == "block":
                 ttl = args.get("ttl_secs")
+                why = self.bans.exempt_reason(parse_target(args.get("target", "")))
+                if why and not args.get("force"):
+                    return {"ok": False, "exempt": why,
+                            "error": f"{args.get('target')} touches an exempt network {why}; add --force to block it anyway"}
                 ev = await self.bans.ban(args.get("target", ""), float(ttl) if ttl else None, reason="manual")
                 if ev.result != "ok":
                     return {"ok": False, "error": ev.error}

@@ -4,12 +4,17 @@ Matcher(patterns, n_rules, always=()) with patterns = [(expression bytes, casele
 rule_index)]. scan(buf, year, ref_month, max_line, json_max_depth) -> ([(record, rules)], stats):
 a line is a candidate for a rule when every pattern of that rule matched its field (search,
 byte semantics), or when the rule is in `always` (it has no pattern at all).
+
+As in the compiled matcher: stats count "scan_errors" and "lines_unscanned" (a line with a
+failed scan is never a candidate nor clean; `re` does not fail, so only _inject_scan_errors,
+the tests' fault injection, makes them non-zero), and a second concurrent scan() raises.
 """
 
 from __future__ import annotations
 
 import re
 
+from ironpost.core.errors import LogPipelineError
 from ironpost.log_pipeline.parsers import logparse_py as lp
 
 
@@ -29,6 +34,11 @@ class Matcher:
         self.n_rules = n_rules
         self.always = tuple(sorted(set(always)))
         self._need = [0] * n_rules
+        self._busy = False
+        self._inject_code, self._inject_left = 0, 0
+        self.scan_errors = 0
+        self.lines_unscanned = 0
+        self.last_scan_error = 0
         self._compiled = []
         for i, (expr, caseless, field, rule) in enumerate(patterns):
             if not 0 <= field < len(lp.FIELD_NAMES) or not 0 <= rule < n_rules:
@@ -44,20 +54,58 @@ class Matcher:
                 raise ValueError(i, str(exc)) from exc
             self._need[rule] += 1
             self._compiled.append((rx, lp.FIELD_NAMES[field], rule))
+        self._by_field: dict[str, list] = {}
+        for rx, name, rule in self._compiled:
+            self._by_field.setdefault(name, []).append((rx, rule))
+        self._order = sorted(self._by_field, key=lambda n: (n != "message", lp.FIELD_NAMES.index(n)))
 
-    def _rules_for(self, get) -> tuple:
+    def _inject_scan_errors(self, code: int, count: int) -> None:
+        """Fault injection for tests: the next `count` field scans fail with `code`."""
+        self._inject_code, self._inject_left = code, count
+
+    def _rules_for(self, get) -> tuple | None:
+        """The rules this line is a candidate for; None when a scan of it failed."""
         cnt = [0] * self.n_rules
         fired = []
-        for rx, name, rule in self._compiled:
+        failed = False
+        # Field by field as the compiled matcher scans (message first), so an injected
+        # failure hits the same scan in both.
+        for name in self._order:
             v = get(name)
-            if v is not None and rx.search(v):
-                cnt[rule] += 1
-                if cnt[rule] == self._need[rule]:
-                    fired.append(rule)
+            if v is None:
+                continue
+            if self._inject_left > 0:
+                self._inject_left -= 1
+                self.scan_errors += 1
+                self.last_scan_error = self._inject_code
+                failed = True
+                continue
+            for rx, rule in self._by_field[name]:
+                if rx.search(v):
+                    cnt[rule] += 1
+                    if cnt[rule] == self._need[rule]:
+                        fired.append(rule)
+        if failed:
+            self.lines_unscanned += 1
+            return None
         return tuple(sorted(set(fired) | set(self.always)))
 
     def scan(self, buf: bytes, year: int, ref_month: int = 0, max_line: int = 65536, json_max_depth: int = 32,
              want: int = -1):
+        if self._busy:
+            raise LogPipelineError("a Matcher is not thread-safe: scan() called while another scan runs; "
+                                   "give each thread its own Matcher")
+        self._busy = True
+        errs0, unscanned0 = self.scan_errors, self.lines_unscanned
+        try:
+            out, stats = self._scan(buf, year, ref_month, max_line, json_max_depth, want)
+        finally:
+            self._busy = False
+        stats["scan_errors"] = self.scan_errors - errs0
+        stats["lines_unscanned"] = self.lines_unscanned - unscanned0
+        return out, stats
+
+    def _scan(self, buf, year, ref_month, max_line, json_max_depth, want):
         stats = lp.new_stats()
         recs = lp.parse_lines(buf, year, ref_month, max_line, json_max_depth, stats)
         out = []

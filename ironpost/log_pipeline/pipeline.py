@@ -7,6 +7,7 @@ Hyperscan cannot check, and hands each match to the threshold engine.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter
@@ -14,15 +15,18 @@ from typing import Any, Callable
 
 from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
+from ironpost.log_pipeline.buckets.sessions import SessionTable
 from ironpost.log_pipeline.parsers import parse
 from ironpost.log_pipeline.parsers.logparse_py import want_mask
 from ironpost.log_pipeline.rules.compile import compile_rules
 from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS, Rule
 
+log = logging.getLogger("ironpost.log_pipeline")
+
 MatchHook = Callable[[Rule, dict, str], None]
 # what an alert carries from the line, besides the fields its rule looks at
 ALERT_FIELDS = ("timestamp", "message", "host", "process", "src_ip", "user", "rhost")
-_DETAIL_FIELDS = ("message", "host", "process", "user", "rhost", "dst_port", "dst_ip")
+_DETAIL_FIELDS = ("message", "host", "process", "user", "rhost", "src_host", "dst_port", "dst_ip")
 
 
 def needed_fields(rules: list[Rule], py_conditions: list) -> list[str] | None:
@@ -31,6 +35,8 @@ def needed_fields(rules: list[Rule], py_conditions: list) -> list[str] | None:
     for rule, conds in zip(rules, py_conditions):
         names.update(c.field for c in conds)
         names.update(f for f, _ in rule.extract)
+        if rule.session is not None:
+            names.update(rule.session.key)
         if rule.threshold is not None:
             names.update(rule.threshold.group_by)
             if rule.threshold.distinct:
@@ -75,12 +81,13 @@ class Pipeline:
         if state is None and fast_thresholds and hasattr(m, "aggregate"):
             for ri, rule in enumerate(self.compiled.log_rules):
                 t = rule.threshold
-                if (t is None or t.distinct or rule.extract or self.compiled.py_conditions[ri]
+                if (t is None or t.distinct or rule.extract or rule.session or self.compiled.py_conditions[ri]
                         or ri in self.compiled.always or not all(f in TEXT_FIELD_IDS for f in t.group_by)):
                     continue
                 m.aggregate(ri, t.count, t.timeframe_secs, t.dedup_secs if t.dedup_secs is not None else t.timeframe_secs,
                             tuple(TEXT_FIELD_IDS[f] for f in t.group_by), max_groups)
                 self.agg_rules.add(ri)
+        self.sessions = SessionTable(max_sessions=max_groups)
         self.stats: Counter[str] = Counter()
         self.matches: Counter[str] = Counter()
         self.alerts: Counter[str] = Counter()
@@ -109,6 +116,11 @@ class Pipeline:
             cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want)
         for k, v in stats.items():
             self.stats[k] += v
+        if stats.get("scan_errors"):
+            # a line Hyperscan could not scan is unknown, not clean: say so loudly
+            log.error("hyperscan scan failed; lines counted as unscanned", extra={
+                "scan_errors": stats["scan_errors"], "lines_unscanned": stats.get("lines_unscanned", 0),
+                "hs_error": getattr(m, "last_scan_error", None), "source": source})
         out: list[AlertEvent] = []
         log_rules = self.compiled.log_rules
         py_conds = self.compiled.py_conditions
@@ -118,10 +130,12 @@ class Pipeline:
                 if self.thresholds.rate_ok(rule, ts):
                     group = {f: rec.get(f) for f in rule.threshold.group_by}
                     out.append(self._alert(rule, rec, source, ts, None, group, count, first))
-        for rec, rule_idx in cands:
+        for line_rec, rule_idx in cands:
             for ri in rule_idx:
                 rule = log_rules[ri]
+                rec = line_rec
                 if rule.extract:
+                    rec = dict(line_rec)  # the rule's own fields must not leak into the other rules of the line
                     rule.apply_extract(rec)
                 conds = py_conds[ri]
                 if conds and not all(c.holds(rec) for c in conds):
@@ -129,6 +143,15 @@ class Pipeline:
                 ts = rec.get("timestamp")
                 if type(ts) is not float:  # a JSON line's own "timestamp" that is no time (as the C thresholds do)
                     ts = now
+                if rule.session is not None:
+                    rec, resolved = self.sessions.observe(rule, rec, ts)
+                    for prule, prec in resolved:
+                        pts = prec.get("timestamp")
+                        alert = self._matched(prule, prec, source, pts if type(pts) is float else ts, None, on_match)
+                        if alert is not None:
+                            out.append(alert)
+                    if rec is None:
+                        continue
                 alert = self._matched(rule, rec, source, ts, None, on_match)
                 if alert is not None:
                     out.append(alert)
@@ -170,6 +193,8 @@ class Pipeline:
         self.alerts[rule.id] += 1
         src = group.get("src_ip") or rec.get("src_ip")
         details = {"source": source}
+        if rule.service:
+            details["service"] = rule.service
         for k in _DETAIL_FIELDS:
             v = rec.get(k)
             if v is not None:
@@ -198,6 +223,8 @@ class Pipeline:
         m["lp_json_errors_total"] = float(s["json_errors"])
         m["lp_json_depth_errors_total"] = float(s["json_depth_errors"])
         m["lp_candidates_total"] = float(s["candidates"])
+        m["lp_scan_errors_total"] = float(s["scan_errors"])
+        m["lp_lines_unscanned_total"] = float(s["lines_unscanned"])
         m["lp_packets_total"] = float(s["packets"])
         for fmt in ("raw", "rfc3164", "rfc5424", "json"):
             m[f'lp_lines_format_total{{format="{fmt}"}}'] = float(s[fmt])
@@ -214,6 +241,7 @@ class Pipeline:
         for rid, n in self.alerts.items():
             m[f'lp_alerts_total{{rule="{rid}"}}'] = float(n)
         m.update(self.thresholds.metrics())
+        m.update(self.sessions.metrics())
         return m
 
     def explain(self, rule: Rule, line: str | bytes) -> dict:
@@ -232,6 +260,14 @@ class Pipeline:
         conds = []
         for c in rule.conditions:
             held, why = c.evaluate(rec)
+            pat = c.hs_pattern() if rule.input == "logs" else None
+            if pat is not None:
+                # The daemon's answer is the matcher's, on the raw bytes (a field's text has
+                # invalid UTF-8 replaced), so explain asks the same matcher.
+                one = type(self.compiled.matcher)([(pat, c.caseless, TEXT_FIELD_IDS[c.field], 0)], 1)
+                scanned = bool(one.scan(raw + b"\n", year, ref_month, self.max_line, self.json_max_depth)[0])
+                if scanned != held:
+                    held, why = scanned, f"{why}; but the line's raw bytes {'match' if scanned else 'do not match'}"
             conds.append({
                 "field": c.field,
                 "operator": c.operator,

@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 
 from ironpost.core.errors import StorageError
+from ironpost.core.fsmode import private_file
 from ironpost.core.events import ActionEvent, AlertEvent, event_from_dict
 from ironpost.storage.base import Store
 
@@ -101,7 +102,7 @@ class SpoolingStore(Store):
 
     def spool(self, events: list) -> None:
         """Append events to the spool file (fsynced) for a later replay."""
-        self.spool_path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(self.spool_path)
         data = b"".join(e.to_json() + b"\n" for e in events)
         with self.spool_path.open("ab") as fh:
             fh.write(data)

@@ -11,6 +11,7 @@ import orjson
 
 from ironpost.core.events import SEVERITY_RANK, ActionEvent, AlertEvent
 from ironpost.core.errors import StorageError
+from ironpost.core.fsmode import private_file
 from ironpost.storage.base import Store, select_newest
 
 # Numbered migrations: index + 1 is the schema version. Append only.
@@ -35,7 +36,8 @@ class SqliteStore(Store):
         self.path = Path(path)
         self._lock = threading.Lock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # 0600 before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
+            private_file(self.path)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")

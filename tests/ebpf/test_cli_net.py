@@ -38,7 +38,10 @@ def test_block_list_unblock_on_pinned_maps(env, attached, veth, tcp_server):
     assert f"blocked {veth.ns_ip}/32" in r.output and "pinned maps" in r.output
     # the attached program drops right away: the CLI edited the very map it reads
     assert veth.client("tcp", veth.host_ip, tcp_server, 1)["ok"] == 0
+    # fd00:200::/32 holds the host side of the test veth: exempt, so only --force blocks it
     r = run(app, ["block", "fd00:200::/32"])
+    assert r.exit_code == 2 and "--force" in r.output and "interface" in r.output
+    r = run(app, ["block", "fd00:200::/32", "--force"])
     assert r.exit_code == 0
     r = run(app, ["list", "--json"])
     entries = {e["network"]: e for e in orjson.loads(r.output)}

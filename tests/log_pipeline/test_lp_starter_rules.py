@@ -152,8 +152,8 @@ def test_ssh_root_login(rules):
 
 
 def test_pam_failures_find_the_hosts_hammering_linux_2k(rules, linux_2k):
-    alerts = Pipeline(only(rules, "pam_auth_failure_burst"), year=2005).process(linux_2k, "Linux_2k.log")
-    hosts = {a.group["rhost"] for a in alerts}
+    alerts = Pipeline(only(rules, "pam_legacy_auth_failure"), year=2005).process(linux_2k, "Linux_2k.log")
+    hosts = {a.group["src_ip"] or a.group["src_host"] for a in alerts}
     assert {"220-135-151-1.hinet-ip.hinet.net", "218.188.2.4", "60.30.224.116"} <= hosts
     # the reference: rhosts with 5 failures inside 60 s, computed from the raw lines
     import re

@@ -272,7 +272,7 @@ class FileTail:
         tmp = path.with_name(path.name + ".tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb") as fh:
                 fh.write(orjson.dumps({"version": 1, "files": files}))
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -33,13 +33,14 @@ _SEV_KEYS = ("severity", "level", "log.level")
 _PROC_KEYS = ("process", "program", "app", "appname", "process.name")
 _PID_KEYS = ("pid", "process.pid")
 
-_BSD_TS = re.compile(rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ 0-9][0-9]) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+_BSD_TS = re.compile(rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ 0-9][0-9]|[0-9](?= )) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
 _RFC3339 = re.compile(
     rb"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})?"
 )
 _RFC3339_BAD_FRAC = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.(?![0-9])")
 _RFC3339_BAD_OFF = re.compile(rb"[+-](?![0-9]{2}:[0-9]{2})")
-_TAG = re.compile(rb"([^ \[(:]+)(?:\(([^) ]{0,64})\))?(?:\[([0-9]{1,9})\])?: ?")
+_TAG = re.compile(rb"([^ \[(:]+)(?:\(([^) ]{0,64})\))?(?:\[([0-9]{1,9})\])?(?:(:) ?|( ))")
+_BRACKET_TAG = re.compile(rb"\[([^\] \[]+)\]:? ?")
 _IP_KW = re.compile(rb"from |rhost=|by ")
 _IP_CHARS = re.compile(rb"[0-9a-fA-F.:]*")
 _PORT = re.compile(rb" port ([0-9]{1,5})(?![0-9])")
@@ -67,7 +68,7 @@ def parse_bsd_ts(b: bytes, i: int, year: int, ref_month: int):
         return None
     mon = _MONTHS[m.group(1)]
     d = m.group(2)
-    day = int(d[1:]) if d[0] == 0x20 else int(d)
+    day = int(d[1:]) if d[0] == 0x20 else int(d)  # " 7", "07" or "7"
     hh, mi, ss = int(m.group(3)), int(m.group(4)), int(m.group(5))
     if day < 1 or day > 31 or hh > 23 or mi > 59 or ss > 60:
         return None
@@ -139,9 +140,22 @@ def extract_fields(msg: bytes, r: dict) -> None:
                 return
 
 
+def _is_tag_token(tok: bytes) -> bool:
+    """A first token that is the tag, not a host name: `sshd[1]:`, `sshd:`, `[sshd]`."""
+    return tok[:1] == b"[" or tok.endswith(b":") or b"[" in tok
+
+
 def _tag(b: bytes, j: int, r: dict) -> None:
+    if b[j : j + 1] == b"[":
+        m = _BRACKET_TAG.match(b, j)
+        if not m:
+            r["message"] = b[j:]
+            return
+        r["process"] = m.group(1)
+        r["message"] = b[m.end() :]
+        return
     m = _TAG.match(b, j)
-    if not m:
+    if not m or (m.group(5) is not None and m.group(3) is None):  # `name[pid] msg` needs the pid
         r["message"] = b[j:]
         return
     r["process"] = m.group(1)
@@ -256,11 +270,14 @@ def parse_line(b: bytes, year: int, ref_month: int) -> dict:
         if k > j:
             r["fmt"] = FMT_3164
             r["timestamp"] = ts
-            r["host"] = b[j:k]
-            if k < len(b):
-                _tag(b, k + 1, r)
+            if _is_tag_token(b[j:k]):
+                _tag(b, j, r)  # a writer that leaves out the host field
             else:
-                r["message"] = b""
+                r["host"] = b[j:k]
+                if k < len(b):
+                    _tag(b, k + 1, r)
+                else:
+                    r["message"] = b""
             extract_fields(r["message"], r)
             return r
     r["message"] = b[i:]

@@ -22,13 +22,17 @@ from ironpost.log_pipeline.rules.model import (
     MODIFIERS,
     OPERATORS,
     Condition,
+    SESSION_KEYS,
     Rule,
+    Session,
     Threshold,
+    hs_regex,
 )
 
 _ID = re.compile(r"^[A-Za-z0-9_.\-]{1,128}$")
 RULE_KEYS = {"id", "title", "description", "severity", "detection", "threshold", "tags", "extract", "input",
-             "rate_limit", "author", "references", "status", "logsource", "falsepositives", "sigma_id"}
+             "rate_limit", "author", "references", "status", "logsource", "falsepositives", "sigma_id",
+             "service", "session"}
 COND_KEYS = {"field", "operator", "value", "modifier", "modifiers"}
 THRESHOLD_KEYS = {"count", "timeframe_secs", "group_by", "distinct", "dedup_secs"}
 
@@ -112,6 +116,10 @@ class _Checker:
         rl = d.get("rate_limit")
         if rl is not None and not (isinstance(rl.value, int) and not isinstance(rl.value, bool) and rl.value >= 1):
             self.err(rl.line, "rate_limit must be a whole number of alerts per minute, at least 1")
+        svc = d.get("service")
+        if svc is not None and not (isinstance(svc.value, str) and _ID.match(svc.value)):
+            self.err(svc.line, "service must be a name (letters, digits, '_', '.', '-')")
+        session = self.session(d.get("session"))
         if len(self.problems) > start:
             return None
         return Rule(
@@ -127,7 +135,44 @@ class _Checker:
             rate_limit=rl.value if rl else 100,
             file=self.file,
             line=doc.line,
+            service=svc.value if svc else None,
+            session=session,
         )
+
+    def session(self, n: Node | None) -> Session | None:
+        if n is None:
+            return None
+        if not isinstance(n.value, dict):
+            self.err(n.line, "session must be a mapping (key, fill, after, unless, new_user, wait_for_address, silent, ttl_secs)")
+            return None
+        self.keys(n, SESSION_KEYS, "session")
+        d = n.value
+        out = Session()
+        for name in ("silent", "fill", "new_user", "wait_for_address"):
+            v = d.get(name)
+            if v is not None:
+                if not isinstance(v.value, bool):
+                    self.err(v.line, f"session.{name} must be true or false")
+                else:
+                    setattr(out, name, v.value)
+        for name in ("key", "after", "unless"):
+            v = d.get(name)
+            if v is None:
+                continue
+            vals = v.value if isinstance(v.value, list) else [v]
+            if not vals or not all(isinstance(x.value, str) and x.value for x in vals):
+                self.err(v.line, f"session.{name} must be a name or a list of names")
+            else:
+                setattr(out, name, tuple(x.value for x in vals))
+        ttl = d.get("ttl_secs")
+        if ttl is not None:
+            if isinstance(ttl.value, bool) or not isinstance(ttl.value, (int, float)) or not 0 < ttl.value <= 86400:
+                self.err(ttl.line, "session.ttl_secs must be a number of seconds in (0, 86400]")
+            else:
+                out.ttl_secs = float(ttl.value)
+        if out.new_user and not out.after:
+            self.err(n.line, "session.new_user compares with the users of the 'after' rules: name them")
+        return out
 
     def threshold_node(self, d: dict) -> Node | None:
         """The threshold: inside detection (the seed's form) or at top level, the same meaning.
@@ -195,8 +240,11 @@ class _Checker:
             else:
                 try:
                     re.compile(value)
+                    re.compile(hs_regex(value))  # what the matcher and `rules explain` really run
                 except re.error as exc:
                     self.err(vline, f"invalid regex: {exc}")
+                except ValueError as exc:
+                    self.err(vline, f"regex not supported: {exc}")
         elif o == "in":
             if not isinstance(value, list) or not value or not all(isinstance(x, (str, int, float)) for x in value):
                 self.err(vline, "'in' needs a non-empty list of values")

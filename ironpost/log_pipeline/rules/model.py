@@ -45,14 +45,80 @@ def _number(v: Any) -> float | None:
     return None
 
 
-def hs_escape(s: str) -> bytes:
+# Text and patterns: Hyperscan scans bytes, without UTF-8 mode. Its UTF-8 mode is undefined on
+# invalid UTF-8, which anyone who can write a log line can send, so it is never used. Instead
+# the pattern is made byte-exact for UTF-8 text: a non-ASCII character becomes its UTF-8 byte
+# sequence as one group (so a quantifier repeats the whole character), and case-insensitive
+# matching of a non-ASCII letter becomes an alternation of its case variants (Hyperscan folds
+# ASCII only). Python evaluates the very same byte pattern (`re` on bytes: ASCII \w, \d and
+# case folding, like Hyperscan), so the daemon, `rules explain` and the twin agree on any input.
+
+
+def _char_bytes(ch: str, caseless: bool) -> bytes:
+    """One character as a byte-exact pattern piece; non-ASCII letters get their case variants."""
+    forms = [ch]
+    if caseless and ord(ch) > 127:
+        for v in (ch.lower(), ch.upper(), ch.title()):
+            if len(v) == 1 and v not in forms:
+                forms.append(v)
+    alts = [b"".join(b"\\x%02x" % b for b in f.encode("utf-8", "surrogatepass")) for f in forms]
+    return b"(?:" + b"|".join(alts) + b")"
+
+
+def hs_escape(s: str, caseless: bool = False) -> bytes:
     """A literal as a pattern both Hyperscan and Python `re` read the same way."""
     out = bytearray()
-    for ch in s.encode("utf-8"):
-        if 48 <= ch <= 57 or 65 <= ch <= 90 or 97 <= ch <= 122:
-            out.append(ch)
+    for ch in s:
+        c = ord(ch)
+        if 48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122:
+            out.append(c)
+        elif c < 128:
+            out += b"\\x%02x" % c
         else:
-            out += b"\\x%02x" % ch
+            out += _char_bytes(ch, caseless)
+    return bytes(out)
+
+
+def hs_regex(pattern: str, caseless: bool = False) -> bytes:
+    """A rule's regex as the byte pattern Hyperscan and Python both scan with.
+
+    ASCII passes through unchanged. A non-ASCII character outside a class becomes one group of
+    its UTF-8 bytes; inside a class it raises ValueError, since a byte class cannot express
+    "one of these characters" (write an alternation, (?:é|è), instead)."""
+    out = bytearray()
+    i, n = 0, len(pattern)
+    in_class = False
+    class_start = 0
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < n:
+            nxt = pattern[i + 1]
+            if ord(nxt) > 127:
+                ch, i = nxt, i + 1  # an escaped non-ASCII character is that character
+            else:
+                out += pattern[i:i + 2].encode("ascii")
+                i += 2
+                continue
+        if ord(ch) > 127:
+            if in_class:
+                raise ValueError(f"non-ASCII character {ch!r} inside a character class: Hyperscan matches bytes, "
+                                 f"so write an alternation such as (?:é|è) instead")
+            out += _char_bytes(ch, caseless)
+            i += 1
+            continue
+        if in_class:
+            if ch == "]" and i > class_start:
+                in_class = False
+        elif ch == "[":
+            in_class = True
+            class_start = i + 1
+            if i + 1 < n and pattern[i + 1] == "^":
+                class_start += 1
+                out += b"[^"
+                i += 2
+                continue
+        out.append(ord(ch))
+        i += 1
     return bytes(out)
 
 
@@ -69,8 +135,10 @@ class Condition:
 
     def __post_init__(self):
         ci = self.caseless
-        if self.operator == "regex":
-            self._rx = re.compile(self.value, re.IGNORECASE if ci else 0)
+        pat = self.byte_pattern()
+        if pat is not None:
+            # the bytes Hyperscan scans with, so a Python check (a `not`, `rules explain`) agrees with it
+            self._rx = re.compile(pat, re.IGNORECASE if ci else 0)
         elif self.operator == "cidr":
             vals = self.value if isinstance(self.value, list) else [self.value]
             self._nets = [ipaddress.ip_network(str(v), strict=False) for v in vals]
@@ -87,18 +155,24 @@ class Condition:
 
     def hs_pattern(self) -> bytes | None:
         """The Hyperscan expression for this condition, or None when it is evaluated in Python."""
-        if self.operator not in STRING_OPERATORS or self.negate or self.field not in TEXT_FIELD_IDS:
+        if self.negate or self.field not in TEXT_FIELD_IDS:
             return None
-        v = self.value
+        return self.byte_pattern()
+
+    def byte_pattern(self) -> bytes | None:
+        """This string condition as a byte pattern (see hs_regex), or None for other conditions."""
+        if self.operator not in STRING_OPERATORS:
+            return None
+        v, ci = self.value, self.caseless
         if self.operator == "regex":
-            return v.encode("utf-8")
+            return hs_regex(v, ci) if isinstance(v, str) else None
         if self.operator == "in":
-            if not all(isinstance(x, str) for x in v):
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
                 return None
-            return b"^(?:" + b"|".join(hs_escape(x) for x in v) + b")$"
+            return b"^(?:" + b"|".join(hs_escape(x, ci) for x in v) + b")$"
         if not isinstance(v, str):
             return None
-        e = hs_escape(v)
+        e = hs_escape(v, ci)
         return {"equals": b"^" + e + b"$", "contains": e, "startswith": b"^" + e, "endswith": e + b"$"}[self.operator]
 
     def holds(self, rec: dict) -> bool:
@@ -139,20 +213,20 @@ class Condition:
         text = field_text(v)
         if text is None:
             return False, f"{name} is not text ({type(v).__name__})"
+        if self._rx is not None:
+            # The byte pattern decides, exactly as Hyperscan does; the words are for `rules explain`.
+            ok = self._rx.search(text.encode("utf-8", "surrogatepass")) is not None
+        elif op == "in":  # a list with numbers in it: compared as text, never a Hyperscan pattern
+            ok = (text.lower() if self.caseless else text) in self._set
+        else:
+            w = str(want).lower() if self.caseless else str(want)
+            cmp = text.lower() if self.caseless else text
+            ok = {"equals": cmp == w, "contains": w in cmp, "startswith": cmp.startswith(w),
+                  "endswith": cmp.endswith(w)}[op]
         if op == "regex":
-            ok = self._rx.search(text) is not None
             return ok, f"regex {want!r} {'matched' if ok else 'did not match'} {text!r}"
-        cmp = text.lower() if self.caseless else text
         if op == "in":
-            ok = cmp in self._set
             return ok, f"{text!r} {'is' if ok else 'is not'} one of {want!r}"
-        w = str(want).lower() if self.caseless else str(want)
-        ok = {
-            "equals": cmp == w,
-            "contains": w in cmp,
-            "startswith": cmp.startswith(w),
-            "endswith": cmp.endswith(w),
-        }[op]
         verb = {"equals": "equal", "contains": "contain", "startswith": "start with", "endswith": "end with"}[op]
         return ok, f"{text!r} {'does' if ok else 'does not'} {verb} {want!r}"
 
@@ -164,6 +238,53 @@ class Threshold:
     group_by: tuple = ()
     distinct: str | None = None  # count distinct values of this field (port scans) instead of events
     dedup_secs: float | None = None  # quiet time that ends an incident; default timeframe_secs
+
+
+@dataclass
+class Session:
+    """Correlation over the lines one connection writes (sshd: the same host, process and pid).
+
+    Every matching line of a rule with a session block is remembered in its session (rule id,
+    user, address). `fill` takes src_ip/user a line lacks from its session; `after`/`unless`
+    require (or forbid) that the session saw other rules; `new_user` requires a user other
+    than those the `after` rules saw; `wait_for_address` holds a match whose line names no
+    address until a later line of the session does; `silent` rules only feed the session."""
+
+    key: tuple = ("host", "process", "pid")
+    silent: bool = False
+    fill: bool = False
+    after: tuple = ()
+    unless: tuple = ()
+    new_user: bool = False
+    wait_for_address: bool = False
+    ttl_secs: float = 600.0
+
+
+SESSION_KEYS = {"key", "silent", "fill", "after", "unless", "new_user", "wait_for_address", "ttl_secs"}
+ADDRESS_FIELDS = ("src_ip", "dst_ip")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?$")
+
+
+def normalise_address(rec: dict, name: str = "src_ip") -> None:
+    """Keep rec[name] only as a valid IP address in canonical form (`::ffff:a.b.c.d` -> a.b.c.d);
+    a DNS name (or anything else name-like) moves to src_host, other text is dropped: only a
+    real address may ever reach a ban."""
+    v = rec.get(name)
+    if not isinstance(v, str):
+        return
+    t = v.strip()
+    if t[:1] == "[" and t[-1:] == "]":
+        t = t[1:-1]
+    try:
+        ip = ipaddress.ip_address(t)
+    except ValueError:
+        del rec[name]
+        if name == "src_ip" and _HOSTNAME.match(t):
+            rec.setdefault("src_host", t)
+        return
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    rec[name] = str(ip)
 
 
 @dataclass
@@ -180,8 +301,19 @@ class Rule:
     rate_limit: int = 100  # alerts per rule per minute of event time
     file: str | None = None
     line: int | None = None
+    service: str | None = None
+    session: Session | None = None
+
+    @property
+    def extract_names(self) -> frozenset:
+        return frozenset(k for _, rx in self.extract for k in rx.groupindex)
 
     def apply_extract(self, rec: dict) -> None:
+        """Fields from the rule's own patterns, which know where the service writes them: they
+        replace the parser's built-in guesses (an attacker can put "from 10.0.0.1" in a user
+        name), the first pattern that yields a field wins, and a field the rule extracts but
+        did not find on this line is dropped rather than left to the guess."""
+        got: set = set()
         for fname, rx in self.extract:
             text = field_text(rec.get(fname))
             if text is None:
@@ -189,8 +321,16 @@ class Rule:
             m = rx.search(text)
             if m:
                 for k, v in m.groupdict().items():
-                    if v is not None and k not in rec:
+                    if v is not None and k not in got:
                         rec[k] = v
+                        got.add(k)
+        for k in self.extract_names - got:
+            rec.pop(k, None)
+            if k == "src_ip":
+                rec.pop("port", None)
+        for k in ADDRESS_FIELDS:
+            if k in got:
+                normalise_address(rec, k)
 
     def summary(self) -> dict:
         t = self.threshold
@@ -204,5 +344,6 @@ class Rule:
             if t is None
             else {"count": t.count, "timeframe_secs": t.timeframe_secs, "group_by": list(t.group_by)},
             "tags": list(self.tags),
+            "service": self.service,
             "file": self.file,
         }

@@ -24,7 +24,20 @@ EBPF = Section(
             "which is always published", min=0, max=10_000_000),
         "auto_block": Field("bool", False, "ban the source IP of any alert in the kernel"),
         "ban_ttl_secs": Field("int", 3600, "how long an automatic ban lasts", min=1),
-        "ban_exempt": Field("cidr_list", ["127.0.0.0/8", "::1/128"], "sources auto_block never bans (your own networks)"),
+        "ban_exempt": Field("cidr_list", ["127.0.0.0/8", "::1/128"], "sources auto_block never bans (your own networks, "
+                            "the allowlist); `cli net block` of one needs --force"),
+        "ban_exempt_host": Field("bool", True, "also exempt every address of this host's interfaces, its default "
+                                 "gateways and the peer of the SSH session the daemon was started from"),
+        "ban_ttl_factor": Field("float", 2.0, "repeat offenders: the n-th automatic ban of a host lasts "
+                                "ban_ttl_secs * factor^(n-1) (1 = no escalation); counts kept in data_dir", min=1, max=100),
+        "ban_ttl_max_secs": Field("int", 604800, "longest an escalated automatic ban lasts", min=1),
+        "syn_flood_auto_block": Field("bool", False, "let SYN-flood alerts ban their top source (sources are easily "
+                                      "spoofed: opt in knowingly)"),
+        "port_scan_auto_block": Field("bool", False, "let port-scan alerts ban the scanning source (spoofable with UDP "
+                                      "and bare SYNs: opt in knowingly)"),
+        "detector_bans_per_minute": Field("int", 10, "at most this many new bans per minute from each packet detector; "
+                                          "more are counted and one alert per minute says the cap was reached",
+                                          min=1, max=100_000),
         "syn_flood_threshold": Field("int", 1000, "SYNs to one destination without completion, per window", min=1),
         "syn_flood_window_secs": Field("float", 10.0, "SYN flood window, sliding over packet time", min=0.1),
         "port_scan_threshold": Field("int", 50, "distinct destination ports per source, per window", min=1),
