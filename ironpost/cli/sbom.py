@@ -10,9 +10,9 @@ import typer
 
 from ironpost.core.errors import ConfigError
 from ironpost.cli.common import load_cli_config
+from ironpost.sbom.documents import FORMATS
 
 app = typer.Typer(help="Generate SBOMs (CycloneDX 1.6, SPDX 2.3) from lockfiles.", no_args_is_help=True)
-from ironpost.sbom.documents import FORMATS
 
 
 @app.callback()

@@ -1,10 +1,11 @@
 """The containers on the engine, cached, kept fresh by the Docker events stream.
 
 A full list is one API call (GET /containers/json?all=1), redone every ttl_secs ([container]
-poll_interval_secs) and whenever the cache is found older than that. In between, a worker thread reads the blocking events stream and hands each event
-to the event loop, where the affected container is re-inspected (or dropped when destroyed).
-When the engine goes away the stream ends; the watcher reconnects with capped exponential
-backoff and does a full refresh, since events may have been missed while it was gone.
+poll_interval_secs) and whenever the cache is found older than that. In between, a worker
+thread reads the blocking events stream and hands each event to the event loop, where the
+affected container is re-inspected (or dropped when destroyed). When the engine goes away the
+stream ends; the watcher reconnects with capped exponential backoff and does a full refresh,
+since events may have been missed while it was gone.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from ironpost.core.errors import LogPipelineError
+
 POLICIES = ("oldest", "newest")
 
 
@@ -23,7 +25,7 @@ def line_count(chunk: bytes) -> int:
 class LineBuffer:
     def __init__(self, max_lines: int = 100_000, drop_policy: str = "oldest"):
         if drop_policy not in POLICIES:
-            raise ValueError(f"drop_policy must be one of {', '.join(POLICIES)}, got {drop_policy!r}")
+            raise LogPipelineError(f"drop_policy must be one of {', '.join(POLICIES)}, got {drop_policy!r}")
         self.max_lines = max_lines
         self.drop_policy = drop_policy
         self._q: deque[tuple[bytes, str, int]] = deque()
@@ -86,4 +88,5 @@ class LineBuffer:
             "lp_buffer_capacity_lines": float(self.max_lines),
             "lp_buffer_high_water_lines": float(self.high_water),
             "lp_buffer_dropped_lines_total": float(self.dropped_lines),
+            "lp_buffer_dropped_chunks_total": float(self.dropped_chunks),
         }

@@ -2,7 +2,9 @@
 
 Collectors come from ironpost.log_pipeline.collectors.build_collectors(config, data_dir); each
 has `name`, `async run(emit)` and `metrics()`, and calls `await emit(chunk, source)` with whole
-lines (LineFramer output; an unterminated last piece counts as one line). Threshold and dedup
+lines (LineFramer output; an unterminated last piece counts as one line). Their lines go into a
+bounded LineBuffer ([log_pipeline] buffer_lines, buffer_drop_policy), which one task drains
+through the rules; what is still queued at stop is matched before the module ends. Threshold and dedup
 state lives in Redis when [log_pipeline.storage] redis_url is set, else in memory.
 """
 
@@ -97,6 +99,8 @@ class LogPipelineModule:
             await asyncio.gather(*tasks, return_exceptions=True)
             for sub in subs:
                 ctx.bus.unsubscribe(sub)
+            # a tailed file's offset already counts lines still queued here: match them before stopping
+            await self._flush_buffer()
 
     def _intake(self, collector):
         """How a collector hands over lines: a tailed file waits for room (the file keeps what it
@@ -110,6 +114,11 @@ class LogPipelineModule:
 
     async def _drain(self) -> None:
         while True:
+            chunk, source = await self.buffer.get()
+            await self.emit(chunk, source)
+
+    async def _flush_buffer(self) -> None:
+        while len(self.buffer):
             chunk, source = await self.buffer.get()
             await self.emit(chunk, source)
 

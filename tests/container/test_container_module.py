@@ -270,3 +270,45 @@ def test_inventory_ttl_triggers_a_full_refresh(dockerd, trio):
             engine.close()
 
     asyncio.run(main())
+
+
+def test_inventory_is_relisted_every_poll_interval(dockerd, docker_client, trio):
+    """[container] poll_interval_secs: a full list now and then, besides the events stream, so a
+    change the stream missed is picked up. With the events watcher stopped, a new container
+    appears by the poll alone."""
+    async def main():
+        engine = Engine(dockerd.host)
+        inv = Inventory(engine, ttl_secs=0.3)
+        await inv.start()
+        inv._task.cancel()  # no events watcher (and no reconnect re-list): only the poll can see what happens now
+        await asyncio.gather(inv._task, return_exceptions=True)
+        try:
+            refreshes = inv.refreshes
+            c = await asyncio.to_thread(make_container, docker_client, "poll-1")
+            try:
+                assert await inv.wait_for(lambda cs: any(x.name == "poll-1" for x in cs), 10)
+                assert inv.refreshes > refreshes
+            finally:
+                await asyncio.to_thread(c.remove, force=True)
+        finally:
+            await inv.close()
+            engine.close()
+
+    asyncio.run(main())
+
+
+def test_docker_socket_path_and_url_reach_the_same_engine(dockerd):
+    """The seed's docker_socket is a path; our docker_host a unix:// URL; both are accepted."""
+    from ironpost.core.config import parse_config
+    from ironpost.core.config.sections.container import docker_socket_of
+
+    path = docker_socket_of(dockerd.host)
+    assert path.startswith("/")
+    cfg = parse_config({"container": {"docker_socket": path}}, environ={})
+    for addr in (cfg.container.docker_socket, dockerd.host):
+        e = Engine(addr)
+        try:
+            assert e.docker_host == dockerd.host
+            e.ping()
+        finally:
+            e.close()

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from ironpost.core.config import parse_config
+from ironpost.core.errors import LogPipelineError
 from ironpost.log_pipeline.buffer import LineBuffer, line_count
 from ironpost.log_pipeline.module import LogPipelineModule
 
@@ -27,7 +28,7 @@ def test_oldest_policy_keeps_the_newest_lines():
     buf = LineBuffer(10, "oldest")
     for tag in "abcd":
         assert buf.put_nowait(lines(tag, 4), "udp")
-    assert buf.lines == 8 and buf.dropped_lines == 8  # a and b made room for c and d
+    assert buf.lines == 8 and buf.dropped_lines == 8 and buf.dropped_chunks == 2  # a and b made room for c and d
     assert drain_now(buf) == [lines("c", 4), lines("d", 4)]
     assert buf.lines == 0 and buf.metrics()["lp_buffer_dropped_lines_total"] == 8
 
@@ -62,7 +63,7 @@ def test_put_wait_blocks_until_the_engine_takes_lines():
 
 
 def test_bad_policy_is_refused():
-    with pytest.raises(ValueError, match="drop_policy"):
+    with pytest.raises(LogPipelineError, match="drop_policy"):
         LineBuffer(10, "random")
 
 

@@ -29,17 +29,22 @@ async def started(mod, ctx):
     raise AssertionError("module did not start")
 
 
+async def start_on_bus(config, tmp_path):
+    """The module running on a fresh bus, with a subscriber on "alerts": (module, bus, alerts, task)."""
+    bus = Bus(capacity=100_000)
+    alerts = bus.subscribe("alerts", "test")
+    mod = LogPipelineModule(config)
+    task = await started(mod, ModuleContext(config=config, bus=bus, data_dir=tmp_path))
+    return mod, bus, alerts, task
+
+
 def test_packets_and_lines_to_alerts_reload_and_control(tmp_path):
     rules_dir = tmp_path / "rules"
     shutil.copytree(RULES, rules_dir)
     config = cfg(rules_dir, tmp_path, year=2016)
 
     async def main():
-        bus = Bus(capacity=100_000)
-        alerts = bus.subscribe("alerts", "test")
-        mod = LogPipelineModule(config)
-        ctx = ModuleContext(config=config, bus=bus, data_dir=tmp_path)
-        task = await started(mod, ctx)
+        mod, bus, alerts, task = await start_on_bus(config, tmp_path)
         try:
             for i, port in enumerate(range(1000, 1030)):
                 await bus.publish("packets", PacketEvent(src_ip="10.200.0.2", dst_ip="10.200.0.1", dst_port=port,
@@ -86,5 +91,25 @@ def test_missing_rules_dir_runs_without_rules(tmp_path):
         assert mod.metrics()["lp_rules_loaded"] == 0
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(main())
+
+
+def test_lines_still_buffered_at_stop_are_matched(tmp_path):
+    """A tailed file's offset moves when its lines are queued, so a stop must not drop the queue."""
+    config = cfg(RULES, tmp_path, year=2016)
+
+    async def main():
+        mod, _, alerts, task = await start_on_bus(config, tmp_path)
+        lines = "".join(f"Dec 10 06:55:{k:02d} LabSZ sshd[1]: Failed password for root from 203.0.113.{k} port 22 ssh2\n"
+                        for k in range(5))
+        # queued without yielding: the engine task has not seen them when the stop comes
+        await mod.buffer.put_wait((lines * 5).encode(), "/var/log/auth.log")
+        assert mod.buffer.lines == 25
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert mod.buffer.lines == 0 and mod.metrics()["lp_lines_total"] == 25
+        got = alerts.drain_nowait()
+        assert {a.src_ip for a in got if a.rule_id == "ssh_brute_force"} == {f"203.0.113.{k}" for k in range(5)}
 
     asyncio.run(main())

@@ -138,3 +138,23 @@ def test_reload_rescans_new_dirs_and_corrupt_db_is_an_error(tmp_path, fixture_db
         assert r["ok"] is False and "corrupt.sqlite" in r["error"]
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("fmt,name,needle", [
+    ("cyclonedx", "sbom.cdx.json", b'"bomFormat"'),
+    ("spdx", "sbom.spdx.json", b'"spdxVersion"'),
+    ("cyclonedx-xml", "sbom.cdx.xml", b"<bom "),
+])
+def test_each_scan_writes_an_sbom_in_output_format(tmp_path, fixture_db, fmt, name, needle):
+    async def main():
+        proj, cfg, bus, sub, ctx = make(tmp_path, fixture_db, output_format=fmt)
+        (proj / "Cargo.lock").write_text(cargo(("smallvec", "0.6.9"), ("openssl", "0.8.0")))
+        mod = SbomModule(cfg)
+        mod._ctx = ctx
+        await mod.scan_now()
+        doc = (tmp_path / "data" / "sbom" / name).read_bytes()
+        assert needle in doc and b"smallvec" in doc and b"openssl" in doc
+        assert mod.metrics()["sbom_documents_written_total"] == 1
+        assert not list((tmp_path / "data" / "sbom").glob("*.tmp"))
+
+    asyncio.run(main())

@@ -453,3 +453,98 @@ def test_actions_list_reads_since_like_alerts_list(seed):
         assert r.returncode == 0 and "no actions recorded" in r.stdout, r.stderr
     r = run('actions list --since "whenever"', seed)
     assert r.returncode == 2 and "cannot read 'whenever' as a time" in r.stderr
+
+
+def test_seed_log_levels_trace_and_warn_filter_as_named():
+    import io
+    import logging
+
+    from ironpost.core.logging import TRACE, setup_logging
+
+    log = logging.getLogger("ironpost.seed")
+    seen = {}
+    for level in ("trace", "debug", "info", "warn", "error"):
+        buf = io.StringIO()
+        setup_logging(level, "json", stream=buf)
+        for lv in (TRACE, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR):
+            log.log(lv, "x")
+        seen[level] = [orjson.loads(x)["level"] for x in buf.getvalue().splitlines()]
+    setup_logging("info", "json")
+    assert seen["trace"] == ["trace", "debug", "info", "warning", "error"]
+    assert seen["warn"] == ["warning", "error"] and seen["error"] == ["error"]
+
+
+def _capabilities(unit: Path) -> list[str]:
+    return _unit(unit)["CapabilityBoundingSet"][0].split()
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_units_capabilities_are_enough_for_syslog_on_514_and_a_protected_auth_log(tmp_path):
+    """The daemon under the unit's CapabilityBoundingSet and NoNewPrivileges (through setpriv, as
+    systemd would set them): syslog on the privileged port 514 and an auth.log it does not own
+    (nobody, 0640) both work. Without those capabilities neither does, so the set is not too small."""
+    support.need(support.is_root(), "needs root: the test drops root's capabilities to the unit's set")
+    support.need(support.have("setpriv"), "setpriv (util-linux) not installed")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u, socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+        try:
+            u.bind(("127.0.0.1", 514))
+            t.bind(("127.0.0.1", 514))
+        except OSError:
+            pytest.skip("127.0.0.1:514 is in use on this machine")
+    caps = _capabilities(ROOT / "packaging" / "ironpost.service")
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "ssh_brute_force.yaml").write_text(RULE_YAML)
+    auth = tmp_path / "auth.log"
+    auth.write_text("")
+    os.chown(auth, 65534, 65534)
+    auth.chmod(0o640)
+    tmp_path.chmod(0o755)
+    data = tmp_path / "data"
+    (tmp_path / "ironpost.toml").write_text(
+        f'[general]\ndata_dir = "{data}"\nhttp_listen = ""\n[log_pipeline]\nsources = ["syslog", "file"]\n'
+        f'syslog_bind = "127.0.0.1:514"\nwatch_paths = ["{auth}"]\nflush_interval_secs = 0\n')
+    exe = BIN / "ironpost-daemon"
+    support.need(exe.exists(), f"{exe} missing: reinstall the package")
+
+    def daemon(bounding: str, name: str):
+        with open(tmp_path / f"{name}.log", "wb") as log:
+            return subprocess.Popen(["setpriv", "--no-new-privs", "--bounding-set", bounding, str(exe), "--config",
+                                     "ironpost.toml"], cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=log)
+
+    def stop(proc):
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(30)
+
+    def status():
+        r = run("status --json", tmp_path)
+        return orjson.loads(r.stdout)["modules"]["log_pipeline"] if r.returncode == 0 else None
+
+    # without any capability: the collectors cannot start, and the module keeps crashing
+    proc = daemon("-all", "nocaps")
+    try:
+        assert _wait_until(lambda: (st := status()) is not None and st["restarts"] >= 1, 20)
+    finally:
+        assert stop(proc) == 0
+
+    proc = daemon("-all," + ",".join("+" + c.removeprefix("CAP_").lower() for c in caps), "unitcaps")
+    try:
+        assert _wait_until(lambda: (st := status()) is not None and st["state"] == "running", 20)
+        time.sleep(0.5)
+        now = time.time()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for i in range(5):
+                ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now + i)) + "Z"
+                s.sendto(f"<34>1 {ts} host sshd - - - Failed password for root from 198.51.100.7".encode(), ("127.0.0.1", 514))
+        with open(auth, "a") as f:
+            for i in range(5):
+                ts = time.strftime("%b %e %H:%M:%S", time.localtime(now + i))
+                f.write(f"{ts} web1 sshd[{4000 + i}]: Failed password for invalid user admin from 198.51.100.8 port 4{i} ssh2\n")
+
+        def both():
+            out = run('alerts list --since "1 hour ago" --severity high', tmp_path).stdout
+            return "198.51.100.7" in out and "198.51.100.8" in out
+        assert _wait_until(both, 20), (tmp_path / "unitcaps.log").read_text()[-3000:]
+        assert status()["restarts"] == 0
+    finally:
+        assert stop(proc) == 0
