@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import cached_property
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -304,8 +305,9 @@ class Rule:
     service: str | None = None
     session: Session | None = None
 
-    @property
+    @cached_property
     def extract_names(self) -> frozenset:
+        # asked for every candidate line in apply_extract: computed once per rule
         return frozenset(k for _, rx in self.extract for k in rx.groupindex)
 
     def apply_extract(self, rec: dict) -> None:
