@@ -9,8 +9,11 @@ record, JSON lines are decoded and flattened only then, and the built-in field e
 for that too.
 """
 
+from libc.string cimport memset
 from lp_parse cimport *
 
+include "lp_line.pxi"
+include "lp_web.pxi"
 include "lp_record.pxi"
 include "lp_json.pxi"
 
@@ -54,8 +57,8 @@ def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int j
     cdef Py_ssize_t n = len(buf), cut = 0, cnt, i, s
     cdef LineRec* recs = NULL
     cdef int fmt, err = 0
-    cdef Py_ssize_t counts[4]
-    cdef JVal jv[19]
+    cdef Py_ssize_t counts[NFMT]
+    cdef JVal jv[JN_COUNT]
     with nogil:
         cnt = split_lines(b, n, max_line, year, ref_month, &recs, &cut, False)
     if cnt < 0:
@@ -66,7 +69,7 @@ def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int j
     p.json = {}
     p.json_max_depth = json_max_depth
     p.stats = {"lines": cnt, "cut": cut, "json_errors": 0, "json_depth_errors": 0,
-               "raw": 0, "rfc3164": 0, "rfc5424": 0, "json": 0}
+               **{name: 0 for name in FMT_NAMES}}
     for i in range(cnt):
         if recs[i].fmt == FMT_JSON:
             # validity and depth decide the stats now; flattening waits for record()
@@ -78,9 +81,9 @@ def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int j
                 json_flag_error(buf, &recs[i], err, p.stats)
             else:
                 p.json[i] = obj
-    counts[0] = counts[1] = counts[2] = counts[3] = 0
+    memset(counts, 0, sizeof(counts))
     for i in range(cnt):
         counts[recs[i].fmt] += 1
-    for fmt in range(4):
+    for fmt in range(NFMT):
         p.stats[FMT_NAMES[fmt]] = counts[fmt]
     return p

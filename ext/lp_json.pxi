@@ -25,35 +25,40 @@ cdef enum:
     JK_OTHER = 5     # true/false/null/array: present, but no string condition can see it
     JK_OBJ = 6       # an object: flattened away, the key itself is not in the record
 
-# tracked flattened names; the order fixes the indexes below
+# tracked flattened names; the order fixes the indexes below, and within a group (host, message,
+# process, time) the priority json_fields() gives them; each group ends with journald's name
 cdef enum:
     JN_HOST = 0
     JN_HOSTNAME = 1
     JN_HOST_NAME = 2
-    JN_MESSAGE = 3
-    JN_MSG = 4
-    JN_PROCESS = 5
-    JN_PROGRAM = 6
-    JN_APP = 7
-    JN_APPNAME = 8
-    JN_PROCESS_NAME = 9
-    JN_TAG = 10
-    JN_MSGID = 11
-    JN_SRC_IP = 12
-    JN_USER = 13
-    JN_RHOST = 14
-    JN_ATTS = 15
-    JN_TIMESTAMP = 16
-    JN_TS = 17
-    JN_TIME = 18
-    JN_COUNT = 19
+    JN_J_HOSTNAME = 3       # _HOSTNAME
+    JN_MESSAGE = 4
+    JN_MSG = 5
+    JN_J_MESSAGE = 6        # MESSAGE
+    JN_PROCESS = 7
+    JN_PROGRAM = 8
+    JN_APP = 9
+    JN_APPNAME = 10
+    JN_PROCESS_NAME = 11
+    JN_J_IDENTIFIER = 12    # SYSLOG_IDENTIFIER
+    JN_TAG = 13
+    JN_MSGID = 14
+    JN_SRC_IP = 15
+    JN_USER = 16
+    JN_RHOST = 17
+    JN_ATTS = 18
+    JN_TIMESTAMP = 19
+    JN_TS = 20
+    JN_TIME = 21
+    JN_J_REALTIME = 22      # __REALTIME_TIMESTAMP, microseconds as a string
+    JN_COUNT = 23
 
-cdef const char* _JN_NAMES[19]
-_JN_NAMES[:] = [b"host", b"hostname", b"host.name", b"message", b"msg", b"process", b"program", b"app", b"appname",
-                b"process.name", b"tag", b"msgid", b"src_ip", b"user", b"rhost", b"@timestamp", b"timestamp", b"ts",
-                b"time"]
-cdef int _JN_LENS[19]
-_JN_LENS[:] = [4, 8, 9, 7, 3, 7, 7, 3, 7, 12, 3, 5, 6, 4, 5, 10, 9, 2, 4]
+cdef const char* _JN_NAMES[23]
+_JN_NAMES[:] = [b"host", b"hostname", b"host.name", b"_HOSTNAME", b"message", b"msg", b"MESSAGE", b"process",
+                b"program", b"app", b"appname", b"process.name", b"SYSLOG_IDENTIFIER", b"tag", b"msgid", b"src_ip",
+                b"user", b"rhost", b"@timestamp", b"timestamp", b"ts", b"time", b"__REALTIME_TIMESTAMP"]
+cdef int _JN_LENS[23]
+_JN_LENS[:] = [4, 8, 9, 9, 7, 3, 7, 7, 7, 3, 7, 12, 17, 3, 5, 6, 4, 5, 10, 9, 2, 4, 20]
 
 cdef enum:
     JS_MAXSTACK = 128   # deeper nesting (any kind) goes to orjson
@@ -400,7 +405,7 @@ ctypedef struct JLine:
     const char* b
     Py_ssize_t s
     Py_ssize_t e
-    JVal vals[19]          # JN_COUNT
+    JVal vals[JN_COUNT]
     char* scratch          # unescaped values, each at its own offset from s (they never overlap)
     int msg_state          # -2 unresolved, else jl_field's answer for the message
     const char* msg_p
@@ -447,15 +452,15 @@ cdef inline int jl_field(JLine* jl, int f, const char** p, Py_ssize_t* n) noexce
         return 1
     if f == F_MESSAGE:
         if jl.msg_state == -2:
-            jl.msg_state = jl_pick(jl, JN_MESSAGE, JN_MSG, &jl.msg_p, &jl.msg_n, &is_str)
+            jl.msg_state = jl_pick(jl, JN_MESSAGE, JN_J_MESSAGE, &jl.msg_p, &jl.msg_n, &is_str)
             jl.msg_str = is_str
         p[0] = jl.msg_p
         n[0] = jl.msg_n
         return jl.msg_state
     if f == F_HOST:
-        return jl_pick(jl, JN_HOST, JN_HOST_NAME, p, n, &is_str)
+        return jl_pick(jl, JN_HOST, JN_J_HOSTNAME, p, n, &is_str)
     if f == F_PROCESS:
-        return jl_pick(jl, JN_PROCESS, JN_PROCESS_NAME, p, n, &is_str)
+        return jl_pick(jl, JN_PROCESS, JN_J_IDENTIFIER, p, n, &is_str)
     if f == F_TAG:
         return jl_val(jl, JN_TAG, p, n)
     if f == F_MSGID:
@@ -499,9 +504,22 @@ cdef inline int jl_time(JLine* jl, double* ts) noexcept nogil:
     cdef double t = 0
     cdef bint neg
     cdef char nbuf[64]
-    for x in range(JN_ATTS, JN_TIME + 1):
+    for x in range(JN_ATTS, JN_J_REALTIME + 1):
         v = &jl.vals[x]
         kind = v.kind
+        if x == JN_J_REALTIME:  # only a string of 1-18 digits is a time there
+            if kind == JK_ESC:
+                return -1
+            if kind == JK_STR and 0 < v.len <= 18:
+                iv = 0
+                for i in range(v.off, v.off + v.len):
+                    if not is_digit(jl.b[i]):
+                        break
+                    iv = iv * 10 + (jl.b[i] - 48)
+                else:
+                    ts[0] = (<double>iv) / 1e6
+                    return 0
+            continue
         if kind == JK_INT:
             neg = jl.b[v.off] == b'-'
             iv = 0

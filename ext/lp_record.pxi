@@ -8,19 +8,22 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 import orjson
 
 FIELD_NAMES = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
-FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json")
+FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json", "access", "nginx_error", "apache_error")
+HTTP_FIELDS = ("method", "path", "protocol", "referer", "user_agent", "level")  # H_* order
 # typed module constants: the JSON path reads them per line
 cdef tuple _FIELD_NAMES = FIELD_NAMES
 cdef tuple _FMT_NAMES = FMT_NAMES
+cdef tuple _HTTP_FIELDS = HTTP_FIELDS
 cdef dict _SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
               "err": 3, "error": 3, "warn": 4, "warning": 4, "notice": 5, "info": 6, "informational": 6,
               "debug": 7, "trace": 7}
-cdef tuple _TS_KEYS = ("@timestamp", "timestamp", "ts", "time")
-cdef tuple _HOST_KEYS = ("host", "hostname", "host.name")
-cdef tuple _MSG_KEYS = ("message", "msg")
-cdef tuple _SEV_KEYS = ("severity", "level", "log.level")
-cdef tuple _PROC_KEYS = ("process", "program", "app", "appname", "process.name")
-cdef tuple _PID_KEYS = ("pid", "process.pid")
+# the last name of each group is journald's (`journalctl -o json`, which writes every value as a string)
+cdef tuple _TS_KEYS = ("@timestamp", "timestamp", "ts", "time", "__REALTIME_TIMESTAMP")
+cdef tuple _HOST_KEYS = ("host", "hostname", "host.name", "_HOSTNAME")
+cdef tuple _MSG_KEYS = ("message", "msg", "MESSAGE")
+cdef tuple _SEV_KEYS = ("severity", "level", "log.level", "PRIORITY")
+cdef tuple _PROC_KEYS = ("process", "program", "app", "appname", "process.name", "SYSLOG_IDENTIFIER")
+cdef tuple _PID_KEYS = ("pid", "process.pid", "_PID")
 # key -> standard field (0 timestamp, 1 host, 2 message, 3 severity, 4 process, 5 pid) * 8 + priority
 cdef dict _JSON_ROLE = {k: c * 8 + rank
                         for c, keys in enumerate((_TS_KEYS, _HOST_KEYS, _MSG_KEYS, _SEV_KEYS, _PROC_KEYS, _PID_KEYS))
@@ -113,6 +116,7 @@ W_PORT = 1 << 11
 W_PRI = 1 << 12
 W_SD = 1 << 13
 W_FORMAT = 1 << 14
+W_HTTP = 1 << 15  # method, path, protocol, referer, user_agent, level, status, bytes
 
 
 cdef dict make_record(const char* b, LineRec* r, long want=-1):
@@ -122,9 +126,11 @@ cdef dict make_record(const char* b, LineRec* r, long want=-1):
         d["format"] = FMT_NAMES[r.fmt]
     if r.has_ts and want & W_TS:
         d["timestamp"] = r.ts
-    if r.facility >= 0 and want & W_PRI:
-        d["facility"] = r.facility
-        d["severity"] = r.severity
+    if want & W_PRI:
+        if r.facility >= 0:
+            d["facility"] = r.facility
+        if r.severity >= 0:  # web error logs give a severity without a facility
+            d["severity"] = r.severity
     if r.pid >= 0 and want & W_PID:
         d["pid"] = r.pid
     if r.port >= 0 and want & W_PORT:
@@ -132,6 +138,14 @@ cdef dict make_record(const char* b, LineRec* r, long want=-1):
     for f in range(NFIELDS):
         if r.len[f] >= 0 and want & (1 << f):
             d[_FIELD_NAMES[f]] = dec(b, r.off[f], r.len[f])
+    if r.fmt > FMT_JSON and want & W_HTTP:
+        for f in range(NHTTP):
+            if r.hlen[f] >= 0:
+                d[_HTTP_FIELDS[f]] = dec(b, r.hoff[f], r.hlen[f])
+        if r.status >= 0:
+            d["status"] = r.status
+        if r.nbytes >= 0:
+            d["bytes"] = r.nbytes
     if r.sd_len > 0 and want & W_SD:
         for k, v in parse_sd(b[r.sd_off:r.sd_off + r.sd_len]):
             d[k] = v
@@ -161,10 +175,16 @@ cpdef object scan_value(object v):
     return None
 
 
-cdef object json_ts(object v):
+cdef inline bint digit_str(object v, Py_ssize_t n):
+    return type(v) is str and 0 < len(<str>v) <= n and (<str>v).isascii() and (<str>v).isdigit()
+
+
+cdef object json_ts(object v, bint realtime=False):
     cdef bytes raw
     cdef double ts = 0
     cdef Py_ssize_t i = 0
+    if realtime:  # journald's __REALTIME_TIMESTAMP: microseconds since the epoch, as a string
+        return int(v) / 1e6 if digit_str(v, 18) else None
     if type(v) is int or type(v) is float:
         return float(v) / 1000.0 if v > 1e11 else float(v)
     if type(v) is str:
@@ -253,7 +273,7 @@ cdef dict json_fields(dict obj, bytes line, int max_depth):
         if rank >= best[c]:
             continue
         if c == 0:
-            t = json_ts(v)
+            t = json_ts(v, rank == 4)
             if t is None:
                 continue
             tsv = t
@@ -263,14 +283,20 @@ cdef dict json_fields(dict obj, bytes line, int max_depth):
             elif type(v) is str:
                 t = _SEV_NAMES.get((<str>v).lower())
                 if t is None:
-                    continue
+                    if rank == 3 and digit_str(v, 1) and <str>v <= "7":  # journald's PRIORITY
+                        t = int(v)
+                    else:
+                        continue
                 sevv = t
             else:
                 continue
         elif c == 5:
-            if type(v) is not int:
+            if type(v) is int:
+                pidv = v
+            elif rank == 2 and digit_str(v, 9):  # journald's _PID
+                pidv = int(v)
+            else:
                 continue
-            pidv = v
         else:
             if type(v) is not str:
                 continue

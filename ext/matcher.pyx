@@ -75,6 +75,8 @@ ctypedef struct Extractor:
     int g_src   # capture group number of src_ip, or -1
     int g_user  # of user, or -1
 
+include "lp_line.pxi"
+include "lp_web.pxi"
 include "lp_record.pxi"
 include "lp_json.pxi"
 
@@ -1002,11 +1004,11 @@ cdef class Matcher:
         cdef LineRec rec
         cdef const char* nl
         cdef ScanCtx ctx
-        cdef Py_ssize_t counts[4]
+        cdef Py_ssize_t counts[NFMT]
         cdef bint oom = False
         cdef int fmt
         self._init_ctx(&ctx)
-        counts[0] = counts[1] = counts[2] = counts[3] = 0
+        memset(counts, 0, sizeof(counts))
         memset(self.rule_gen, 0, (self.n_rules + 1) * sizeof(int))
         self.scan_gen += 1  # the per-line extraction cache is valid within one scan (offsets are per buffer)
         try:
@@ -1109,7 +1111,7 @@ cdef class Matcher:
                         self._agg_lazy(buf, <tuple>what, r, json_max_depth)
                     else:
                         self._agg_rec(b, &cands[<Py_ssize_t>what], r, now, want)
-            for fmt in range(4):
+            for fmt in range(NFMT):
                 stats[FMT_NAMES[fmt]] = counts[fmt]
             stats["candidates"] = len(out)
             return [(c[1], c[2]) for c in out], stats
@@ -1387,5 +1389,5 @@ def _line_rule(c):
 
 def json_scan_ok(bytes line, int max_depth=32):
     """Whether the C scanner takes this JSON line itself (True) or leaves it to orjson; for tests."""
-    cdef JVal vals[19]
+    cdef JVal vals[JN_COUNT]
     return jscan(line, 0, len(line), max_depth, vals) == JS_OK

@@ -17,7 +17,7 @@ from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
 from ironpost.log_pipeline.buckets.sessions import SessionTable
 from ironpost.log_pipeline.parsers import parse
-from ironpost.log_pipeline.parsers.logparse_py import want_mask
+from ironpost.log_pipeline.parsers.logparse_py import FMT_NAMES, want_mask
 from ironpost.log_pipeline.rules.compile import compile_rules
 from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS, Rule
 
@@ -296,7 +296,7 @@ class Pipeline:
         m["lp_rate_limited_ban_decisions_dropped_total"] = float(s["suppressed_dropped"])
         m["lp_lines_unscanned_total"] = float(s["lines_unscanned"])
         m["lp_packets_total"] = float(s["packets"])
-        for fmt in ("raw", "rfc3164", "rfc5424", "json"):
+        for fmt in FMT_NAMES:
             m[f'lp_lines_format_total{{format="{fmt}"}}'] = float(s[fmt])
         m["lp_rules_loaded"] = float(len(self.rules))
         matches = sum(self.matches.values())

@@ -56,6 +56,46 @@ _json = st.one_of(
     st.integers(1, 40).map(lambda d: '{"a":' * d + "1" + "}" * d),
     st.sampled_from(["{", "[1,2]", '{"msg": 1}', "{}", '{"message": "Failed password for root from 1.2.3.4 port 22 ssh2", "src_ip": "5.6.7.8"}']),
 )
-line_text = st.one_of(_rfc3164, _rfc5424, _json, _message)
+# web server logs: access (common/combined), nginx and Apache error logs, with broken variants
+_clf_ts = st.builds(
+    lambda d, mon, y, h, tz: f"{d:02d}/{mon}/{y:04d}:{h:02d}:07:09 {tz}",
+    st.integers(0, 32), st.sampled_from(["Jan", "Oct", "Dec", "Foo"]), st.integers(1970, 2100), st.integers(0, 24),
+    st.sampled_from(["+0100", "-0700", "+2500", "+01", "0100"]))
+_quoted = st.one_of(st.sampled_from(["-", "", "Mozilla/5.0 (X11)", 'a \\" b', "sqlmap/1.0", "x\\"]), st.text(max_size=10))
+_request = st.one_of(
+    st.builds(lambda m, p, v: f"{m} {p}{v}", st.sampled_from(["GET", "POST", "\\x16\\x03"]),
+              st.sampled_from(["/", "/a b", "/wp-login.php", "//pma/setup.php", '/q"x']),
+              st.sampled_from([" HTTP/1.1", "", " HTTP/1.0 x"])),
+    st.sampled_from(["-", "", "GET"]))
+_access = st.builds(
+    lambda ip, user, ts, req, status, nbytes, tail: f'{ip} - {user} [{ts}] "{req}" {status} {nbytes}{tail}',
+    _ip, st.sampled_from(["-", "bob", "a b", ""]), _clf_ts, _request,
+    st.sampled_from(["404", "200", "40", "4044", "abc"]), st.sampled_from(["47", "-", "", "12a", "9" * 20]),
+    st.one_of(st.just(""), st.builds(lambda r, a: f' "{r}" "{a}"', _quoted, _quoted), st.sampled_from([' "x', ' "r" y'])))
+_nginx_error = st.builds(
+    lambda y, mo, lvl, pid, msg, ip: f"{y:04d}/{mo:02d}/15 10:56:10 [{lvl}] {pid}#0: *1 {msg}, client: {ip}, server: s",
+    st.integers(1990, 2100), st.integers(0, 13), st.sampled_from(["error", "warn", "crit", "trace3", "Error", "", "x" * 9]),
+    st.sampled_from(["2833", "", "1234567890", "x"]), _message, _ip)
+_apache_error = st.builds(
+    lambda day, frac, y, lvl, groups, msg: f"[Wed Oct {day} 14:32:52{frac} {y}] [{lvl}]{groups} {msg}",
+    st.sampled_from(["11", " 1", "1", "32", "ab"]), st.sampled_from(["", ".123456", ".", ".1234567891"]),
+    st.sampled_from(["2023", "23"]),
+    st.sampled_from(["error", "auth_basic:error", "core:trace5", "x:y", "", "notice"]),
+    st.lists(st.one_of(
+        st.builds(lambda ip, port: f" [client {ip}{port}]", _ip, st.sampled_from(["", ":5", ":99999", ":x"])),
+        st.builds(lambda ip: f" [client [{ip}]:51478]", _ip),
+        st.sampled_from([" [pid 3453:tid 1402540]", " [pid 12]", " [pid x]", " [remote 1.2.3.4:5]", " [", " []"])),
+        max_size=4).map("".join),
+    _message)
+_journald = st.builds(
+    lambda msg, ident, pid, rts, prio: "{%s}" % ", ".join(
+        x for x in (f'"MESSAGE": "{msg}"', f'"SYSLOG_IDENTIFIER": {ident}', f'"_PID": {pid}',
+                    f'"__REALTIME_TIMESTAMP": {rts}', f'"PRIORITY": {prio}', '"_HOSTNAME": "web-1"') if x),
+    _message.map(lambda m: m.replace("\\", "").replace('"', "")),
+    st.sampled_from(['"sshd"', "1", '"su"']), st.sampled_from(['"123"', "123", '"12a"', '"1234567890"', '"\\u0031"']),
+    st.sampled_from(['"1700000000123456"', '"17000000001234567890"', "1700000000123456", '"x"', '"\\u0031"']),
+    st.sampled_from(['"3"', '"9"', "3", '"err"', '"33"']))
+web_text = st.one_of(_access, _nginx_error, _apache_error)
+line_text = st.one_of(_rfc3164, _rfc5424, _json, _message, web_text, _journald)
 line_bytes = st.one_of(line_text.map(lambda s: s.encode("utf-8", "surrogatepass")), st.binary(max_size=80))
 batch = st.lists(line_bytes, max_size=12).map(lambda ls: b"\n".join(l.replace(b"\n", b" ") for l in ls))

@@ -160,3 +160,64 @@ def test_bsd_shapes_as_files_really_look(impl, line, want):
         assert r.get(k) == v, (k, r)
     if "host" not in want:
         assert "host" not in r
+
+
+# --- web server logs and journald export, auto-detected per line ---------------------------------
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("line,want", [
+    (b'12.34.56.78 - bob [20/Jan/2015:19:53:28 +0100] "GET //pma/scripts/setup.php HTTP/1.1" 404 47 "-" "sqlmap/1.7"',
+     {"format": "access", "src_ip": "12.34.56.78", "user": "bob", "method": "GET", "path": "//pma/scripts/setup.php",
+      "protocol": "HTTP/1.1", "status": 404, "bytes": 47, "referer": "-", "user_agent": "sqlmap/1.7",
+      "timestamp": float(calendar.timegm((2015, 1, 20, 18, 53, 28)))}),
+    (b'2001:db8::7 - - [01/Dec/2026:00:00:00 -0700] "\\x16\\x03\\x01" 400 157',  # common format, junk request
+     {"format": "access", "src_ip": "2001:db8::7", "status": 400, "bytes": 157,
+      "timestamp": float(calendar.timegm((2026, 12, 1, 7, 0, 0)))}),
+    (b'203.0.113.9 - - [01/Dec/2026:00:00:00 +0000] "GET /a\\" b HTTP/1.1" 200 - "ref" "agent \\"x\\""',
+     {"format": "access", "path": '/a\\" b', "status": 200, "user_agent": 'agent \\"x\\"'}),
+    (b"2021/09/30 09:23:53 [error] 1234#1234: *5 user \"admin\": password mismatch, client: 198.51.100.7, server: x, "
+     b"request: \"GET / HTTP/1.1\", host: \"h\"",
+     {"format": "nginx_error", "src_ip": "198.51.100.7", "pid": 1234, "level": "error", "severity": 3,
+      "timestamp": float(calendar.timegm((2021, 9, 30, 9, 23, 53)))}),
+    (b"[Wed Oct 11 14:32:52.123456 2023] [auth_basic:error] [pid 17:tid 99] [client 192.0.2.4:50210] AH01618: user x "
+     b"not found: /admin",
+     {"format": "apache_error", "src_ip": "192.0.2.4", "port": 50210, "pid": 17, "tag": "auth_basic", "level": "error",
+      "severity": 3, "timestamp": calendar.timegm((2023, 10, 11, 14, 32, 52)) + 0.123456}),
+    (b"[Sun Jun 02 09:00:00 2013] [error] [client [2001:db8::80:3]:51478] File does not exist: /var/www/x",
+     {"format": "apache_error", "src_ip": "2001:db8::80:3", "port": 51478}),
+    (b'{"MESSAGE": "Failed password for root from 203.0.113.9 port 4242 ssh2", "SYSLOG_IDENTIFIER": "sshd", '
+     b'"_PID": "812", "_HOSTNAME": "web-1", "__REALTIME_TIMESTAMP": "1764979200123456", "PRIORITY": "5"}',
+     {"format": "json", "message": "Failed password for root from 203.0.113.9 port 4242 ssh2", "process": "sshd",
+      "pid": 812, "host": "web-1", "timestamp": 1764979200.123456, "severity": 5, "src_ip": "203.0.113.9",
+      "user": "root", "port": 4242}),
+])
+def test_web_and_journald_shapes(impl, line, want):
+    r = one(impl, line)
+    for k, v in want.items():
+        assert r.get(k) == v, (k, r)
+    if r["format"] in ("access", "nginx_error", "apache_error"):
+        assert r["message"] == line.decode()  # the whole line: the server writes no header rules could rely on
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("line", [
+    # attacker-chosen text where the parser must not look for the address
+    b'203.0.113.9 - x [01/Dec/2026:00:00:00 +0000] "GET /?from=10.0.0.1 HTTP/1.1" 404 1 "from 10.0.0.1" "rhost=10.0.0.1"',
+    b"[Wed Oct 11 14:32:52 2023] [error] [client 203.0.113.9] user [client 10.0.0.1] not found",
+    b"[Wed Oct 11 14:32:52 2023] [error] [pid 1] [client 203.0.113.9:1] [client 10.0.0.1] x",
+])
+def test_web_address_is_where_the_server_writes_it(impl, line):
+    assert one(impl, line)["src_ip"] == "203.0.113.9"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("line", [
+    b"12.34.56.78 - - [20/Jan/2015:19:53:28 +0100] GET / 404 47",  # request not quoted
+    b'12.34.56.78 - - [32/Jan/2015:19:53:28 +0100] "GET /" 404 47',  # no such day
+    b'example.com - - [20/Jan/2015:19:53:28 +0100] "GET /" 404 47',  # a name, not an address
+    b"2021/13/30 09:23:53 [error] 1#1: x",
+    b"[Wed Oct 11 14:32:52 2023] [nolevel] x",
+])
+def test_almost_web_lines_stay_raw(impl, line):
+    r = one(impl, line)
+    assert r["format"] == "raw" and r["message"] == line.decode()

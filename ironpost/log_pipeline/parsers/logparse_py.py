@@ -17,21 +17,23 @@ import socket
 
 import orjson
 
+from ironpost.log_pipeline.parsers.weblog_py import HTTP_FIELDS, parse_web
 from ironpost.log_pipeline.sd import parse_sd
 
 FIELD_NAMES = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
-FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json")
+FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json", "access", "nginx_error", "apache_error")
 FMT_RAW, FMT_3164, FMT_5424, FMT_JSON = 0, 1, 2, 3
 _MONTHS = {m.encode(): i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
 _SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
               "err": 3, "error": 3, "warn": 4, "warning": 4, "notice": 5, "info": 6, "informational": 6,
               "debug": 7, "trace": 7}
-_TS_KEYS = ("@timestamp", "timestamp", "ts", "time")
-_HOST_KEYS = ("host", "hostname", "host.name")
-_MSG_KEYS = ("message", "msg")
-_SEV_KEYS = ("severity", "level", "log.level")
-_PROC_KEYS = ("process", "program", "app", "appname", "process.name")
-_PID_KEYS = ("pid", "process.pid")
+# the last name of each group is journald's (`journalctl -o json`, which writes every value as a string)
+_TS_KEYS = ("@timestamp", "timestamp", "ts", "time", "__REALTIME_TIMESTAMP")
+_HOST_KEYS = ("host", "hostname", "host.name", "_HOSTNAME")
+_MSG_KEYS = ("message", "msg", "MESSAGE")
+_SEV_KEYS = ("severity", "level", "log.level", "PRIORITY")
+_PROC_KEYS = ("process", "program", "app", "appname", "process.name", "SYSLOG_IDENTIFIER")
+_PID_KEYS = ("pid", "process.pid", "_PID")
 
 _BSD_TS = re.compile(rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ 0-9][0-9]|[0-9](?= )) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
 _RFC3339 = re.compile(
@@ -280,12 +282,16 @@ def parse_line(b: bytes, year: int, ref_month: int) -> dict:
                     r["message"] = b""
             extract_fields(r["message"], r)
             return r
+    if i == 0 and parse_web(b, r):
+        r["message"] = b  # a web server's line has no header a rule could rely on
+        return r
     r["message"] = b[i:]
     extract_fields(r["message"], r)
     return r
 
 
 W_TS, W_PID, W_PORT, W_PRI, W_SD, W_FORMAT = (1 << 9), (1 << 10), (1 << 11), (1 << 12), (1 << 13), (1 << 14)
+W_HTTP = 1 << 15  # method, path, protocol, referer, user_agent, level, status, bytes
 
 
 def want_mask(names) -> int:
@@ -309,6 +315,8 @@ def want_mask(names) -> int:
             m |= W_SD
         elif n == "format":
             m |= W_FORMAT
+        elif n in HTTP_FIELDS or n in ("status", "bytes"):
+            m |= W_HTTP
     return m
 
 
@@ -325,6 +333,7 @@ def make_record(r: dict, want: int = -1) -> dict:
         d["timestamp"] = r["timestamp"]
     if "facility" in r:
         d["facility"] = r["facility"]
+    if "severity" in r:  # web error logs give a severity without a facility
         d["severity"] = r["severity"]
     if "pid" in r:
         d["pid"] = r["pid"]
@@ -333,6 +342,13 @@ def make_record(r: dict, want: int = -1) -> dict:
     for name in FIELD_NAMES:
         if name in r:
             d[name] = r[name].decode("utf-8", "replace")
+    if r["fmt"] > FMT_JSON:
+        for name in HTTP_FIELDS:
+            if name in r:
+                d[name] = r[name].decode("utf-8", "replace")
+        for name in ("status", "bytes"):
+            if name in r:
+                d[name] = r[name]
     if r.get("sd"):
         for k, v in parse_sd(r["sd"]):
             d[k] = v
@@ -361,7 +377,13 @@ def scan_value(v):
     return None
 
 
-def _json_ts(v):
+def _digit_str(v, n: int) -> bool:
+    return type(v) is str and 0 < len(v) <= n and v.isascii() and v.isdigit()
+
+
+def _json_ts(v, key: str = ""):
+    if key == "__REALTIME_TIMESTAMP":  # journald: microseconds since the epoch, as a string
+        return int(v) / 1e6 if _digit_str(v, 18) else None
     if type(v) is int or type(v) is float:
         return float(v) / 1000.0 if v > 1e11 else float(v)
     if type(v) is str:
@@ -385,7 +407,7 @@ def json_record(line: bytes, max_depth: int):
         return None, 2
     for k in _TS_KEYS:
         if k in out:
-            ts = _json_ts(out[k])
+            ts = _json_ts(out[k], k)
             if ts is not None:
                 out["timestamp"] = ts
                 break
@@ -402,13 +424,17 @@ def json_record(line: bytes, max_depth: int):
         if type(v) is str and v.lower() in _SEV_NAMES:
             out["severity"] = _SEV_NAMES[v.lower()]
             break
+        if k == "PRIORITY" and _digit_str(v, 1) and v <= "7":
+            out["severity"] = int(v)
+            break
     for k in _PROC_KEYS:
         if type(out.get(k)) is str:
             out["process"] = out[k]
             break
     for k in _PID_KEYS:
-        if type(out.get(k)) is int:
-            out["pid"] = out[k]
+        v = out.get(k)
+        if type(v) is int or (k == "_PID" and _digit_str(v, 9)):
+            out["pid"] = int(v)
             break
     msg = out.get("message")
     if type(msg) is str:
@@ -464,7 +490,7 @@ def parse_lines(buf: bytes, year: int, ref_month: int, max_line: int, json_max_d
 
 
 def new_stats() -> dict:
-    return {"lines": 0, "cut": 0, "json_errors": 0, "json_depth_errors": 0, "raw": 0, "rfc3164": 0, "rfc5424": 0, "json": 0}
+    return {"lines": 0, "cut": 0, "json_errors": 0, "json_depth_errors": 0, **{f: 0 for f in FMT_NAMES}}
 
 
 def record_of(r: dict, want: int = -1) -> dict:
