@@ -51,7 +51,7 @@ cdef class Parsed:
         return [self.record(i) for i in range(self.n)]
 
 
-def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int json_max_depth=32):
+def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int json_max_depth=32, int mode=0):
     cdef Parsed p = Parsed.__new__(Parsed)
     cdef const char* b = buf
     cdef Py_ssize_t n = len(buf), cut = 0, cnt, i, s
@@ -59,8 +59,10 @@ def parse(bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int j
     cdef int fmt, err = 0
     cdef Py_ssize_t counts[NFMT]
     cdef JVal jv[JN_COUNT]
+    if not 0 <= mode < NMODE:
+        raise ValueError(f"mode {mode} is not one of 0..{NMODE - 1} (MODE_NAMES)")
     with nogil:
-        cnt = split_lines(b, n, max_line, year, ref_month, &recs, &cut, False)
+        cnt = split_lines(b, n, max_line, year, ref_month, &recs, &cut, False, mode)
     if cnt < 0:
         raise MemoryError()
     p.recs = recs

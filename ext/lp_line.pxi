@@ -451,11 +451,20 @@ cdef inline void reset(LineRec* r, Py_ssize_t s, Py_ssize_t e) noexcept nogil:
     set_field(r, F_RAW, s, e)
 
 
+cdef inline bint parse_web_as(const char* b, Py_ssize_t s, Py_ssize_t e, int mode, LineRec* r) noexcept nogil:
+    if mode == MODE_ACCESS:
+        return parse_access(b, s, e, r)
+    if mode == MODE_NGINX_ERROR:
+        return parse_nginx_error(b, s, e, r)
+    return parse_apache_error(b, s, e, r)
+
+
 cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year, int ref_month,
-                            LineRec* r, bint extract=True) noexcept nogil:
+                            LineRec* r, bint extract=True, int mode=MODE_AUTO) noexcept nogil:
     """Parse b[s:e] (no newline) into r. JSON lines are only flagged (fmt=FMT_JSON). With
     extract=False the built-in src_ip/user/rhost/port are left for the caller to take later
-    (extract_fields), for the lines it keeps."""
+    (extract_fields), for the lines it keeps. mode: MODE_AUTO detects the shape per line; any
+    other reads the line as that shape only, else as raw text."""
     cdef Py_ssize_t i = s, j, k
     cdef int v, fac = -1, sev = -1
     cdef double ts = 0
@@ -465,8 +474,22 @@ cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year,
     reset(r, s, e)
     r.facility = -1
     r.severity = -1
-    if i < e and b[i] == b'{':
+    if mode >= MODE_ACCESS:
+        if mode != MODE_RAW and parse_web_as(b, s, e, mode, r):
+            set_field(r, F_MESSAGE, s, e)
+            r.extracted = 1
+            return
+        set_field(r, F_MESSAGE, s, e)
+        if extract:
+            extract_fields(b, r)
+        return
+    if i < e and b[i] == b'{' and mode != MODE_SYSLOG:
         r.fmt = FMT_JSON
+        return
+    if mode == MODE_JSON:
+        set_field(r, F_MESSAGE, s, e)
+        if extract:
+            extract_fields(b, r)
         return
     if i < e and b[i] == b'<':
         j = read_digits(b, i + 1, e, 3, &v)
@@ -510,7 +533,7 @@ cdef inline void parse_line(const char* b, Py_ssize_t s, Py_ssize_t e, int year,
             if extract:
                 extract_fields(b, r)
             return
-    if i == s and parse_web(b, s, e, r):
+    if i == s and mode == MODE_AUTO and parse_web(b, s, e, r):
         set_field(r, F_MESSAGE, s, e)  # a web server's line has no header a rule could rely on
         r.extracted = 1  # its address is where the server wrote it, not a guess from the text
         return

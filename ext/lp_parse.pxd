@@ -36,6 +36,18 @@ cdef enum:
     FMT_APACHE_ERROR = 6
     NFMT = 7
 
+# per-source format override (MODE_NAMES in the twin): auto-detect, or read every line as one shape
+# (a line that is not of that shape is raw text)
+cdef enum:
+    MODE_AUTO = 0
+    MODE_SYSLOG = 1
+    MODE_JSON = 2
+    MODE_ACCESS = 3
+    MODE_NGINX_ERROR = 4
+    MODE_APACHE_ERROR = 5
+    MODE_RAW = 6
+    NMODE = 7
+
 # web server fields beyond the syslog ones (HTTP_FIELDS in the twin); status and bytes are ints
 cdef enum:
     H_METHOD = 0

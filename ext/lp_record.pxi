@@ -9,6 +9,7 @@ import orjson
 
 FIELD_NAMES = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
 FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json", "access", "nginx_error", "apache_error")
+MODE_NAMES = ("auto", "syslog", "json", "access", "nginx_error", "apache_error", "raw")  # MODE_* order
 HTTP_FIELDS = ("method", "path", "protocol", "referer", "user_agent", "level")  # H_* order
 # typed module constants: the JSON path reads them per line
 cdef tuple _FIELD_NAMES = FIELD_NAMES
@@ -76,7 +77,7 @@ cdef inline str dec(const char* b, Py_ssize_t off, Py_ssize_t n):
 
 
 cdef Py_ssize_t split_lines(const char* b, Py_ssize_t n, Py_ssize_t max_line, int year, int ref_month,
-                            LineRec** out, Py_ssize_t* cut, bint extract=True) noexcept nogil:
+                            LineRec** out, Py_ssize_t* cut, bint extract=True, int mode=MODE_AUTO) noexcept nogil:
     """Parse every non-empty line of b into a malloc'd LineRec array; returns the count or -1.
     extract=False leaves the built-in src_ip/user/rhost/port to extract_fields, run later on the
     lines a caller keeps (it is half the cost of a line)."""
@@ -99,9 +100,9 @@ cdef Py_ssize_t split_lines(const char* b, Py_ssize_t n, Py_ssize_t max_line, in
         e = (nl - b) if nl != NULL else n
         if e - pos > max_line:
             cut[0] += 1
-            parse_line(b, pos, pos + max_line, year, ref_month, &recs[cnt], extract)
+            parse_line(b, pos, pos + max_line, year, ref_month, &recs[cnt], extract, mode)
         else:
-            parse_line(b, pos, e, year, ref_month, &recs[cnt], extract)
+            parse_line(b, pos, e, year, ref_month, &recs[cnt], extract, mode)
         if recs[cnt].len[F_RAW] > 0:
             cnt += 1
         pos = e + 1

@@ -974,8 +974,11 @@ cdef class Matcher:
         self.inject_left = count
 
     def scan(self, bytes buf, int year, int ref_month=0, Py_ssize_t max_line=65536, int json_max_depth=32,
-             long want=-1, double now=0.0):
-        """want: bit mask of the fields to build for syslog candidates (see lp_record.pxi); JSON lines are whole."""
+             long want=-1, double now=0.0, int mode=0):
+        """want: bit mask of the fields to build for syslog candidates (see lp_record.pxi); JSON lines are whole.
+        mode: MODE_NAMES index, the source's format (0 detects it per line)."""
+        if not 0 <= mode < NMODE:
+            raise ValueError(f"mode {mode} is not one of 0..{NMODE - 1} (MODE_NAMES)")
         # Checked and set under the GIL, so two threads cannot both pass.
         if self.busy:
             raise LogPipelineError("a Matcher is not thread-safe: scan() called while another scan runs; "
@@ -983,7 +986,7 @@ cdef class Matcher:
         self.busy = True
         cdef long long errs0 = self.scan_errors, unscanned0 = self.lines_unscanned
         try:
-            cands, stats = self._scan(buf, year, ref_month, max_line, json_max_depth, want, now)
+            cands, stats = self._scan(buf, year, ref_month, max_line, json_max_depth, want, now, mode)
         finally:
             self.busy = False
         stats["scan_errors"] = self.scan_errors - errs0
@@ -991,7 +994,7 @@ cdef class Matcher:
         return cands, stats
 
     cdef _scan(self, bytes buf, int year, int ref_month, Py_ssize_t max_line, int json_max_depth,
-               long want, double now):
+               long want, double now, int mode):
         cdef const char* b = buf
         cdef Py_ssize_t n = len(buf), pos = 0, e, lines = 0, cut = 0
         cdef Py_ssize_t nhits = 0, caphits = 0, ncand = 0, capcand = 0, njson = 0, capjson = 0, i, k
@@ -1018,9 +1021,9 @@ cdef class Matcher:
                     e = (nl - b) if nl != NULL else n
                     if e - pos > max_line:
                         cut += 1
-                        parse_line(b, pos, pos + max_line, year, ref_month, &rec, self.need_extract)
+                        parse_line(b, pos, pos + max_line, year, ref_month, &rec, self.need_extract, mode)
                     else:
-                        parse_line(b, pos, e, year, ref_month, &rec, self.need_extract)
+                        parse_line(b, pos, e, year, ref_month, &rec, self.need_extract, mode)
                     pos = e + 1
                     if rec.len[F_RAW] <= 0:
                         continue

@@ -60,6 +60,10 @@ def _toml_value(value) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{orjson.dumps(k).decode()} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return orjson.dumps(value).decode()
 
 
@@ -88,7 +92,7 @@ def render_example() -> str:
             out.append(f"# {section.doc}")
         out.append(f"[{name}]")
         for key, spec in section.fields.items():
-            doc = spec.doc + (f" ({spec.expected()})" if spec.kind in ("choice",) else "")
+            doc = spec.doc + (f" ({spec.expected()})" if spec.kind in ("choice", "table") else "")
             others = [f"[{s.name}] {a}" if s is not section else a for s in SECTIONS.values()
                       for a, al in s.aliases.items() if al.canonical == key and (al.section or s.name) == name]
             if others:

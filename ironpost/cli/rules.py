@@ -12,6 +12,7 @@ from typing import Optional
 import orjson
 import typer
 
+from ironpost.core.config.sections.log_pipeline import FORMATS
 from ironpost.core.errors import ConfigError, IronpostError, RuleError
 from ironpost.core.framing import LineFramer
 
@@ -28,6 +29,14 @@ def _load_config(path: Optional[Path]):
 
 def _err(msg: str) -> None:
     typer.echo(msg, err=True)
+
+
+def _formats_or_exit(fmt: str) -> dict[str, str]:
+    """--format as a Pipeline `formats` table (every source); a name not in FORMATS exits 2."""
+    if fmt not in FORMATS:
+        _err(f"error: --format {fmt!r} is not one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    return {} if fmt == "auto" else {"*": fmt}
 
 
 def _rules_or_exit(path: Path):
@@ -93,6 +102,8 @@ def test(
     year: Optional[int] = typer.Option(None, "--year", help="year for syslog lines without one (default: current)"),
     matches: bool = typer.Option(True, "--matches/--alerts-only", help="print every matching line, or alerts only"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="progress on stderr (default: when a terminal)"),
+    fmt: str = typer.Option("auto", "--format", help="read every line as this shape (" + ", ".join(FORMATS) +
+                            "); auto detects each line's shape, as the daemon does for sources without a format"),
 ):
     """Run rules over log lines and print matches and fired alerts (thresholds use the lines' own time).
 
@@ -110,7 +121,7 @@ def test(
         _summarize(rules)
         raise typer.Exit(0)
     try:
-        pipe = Pipeline(rules, year=year, fast_thresholds=not matches)
+        pipe = Pipeline(rules, year=year, fast_thresholds=not matches, formats=_formats_or_exit(fmt))
     except RuleError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
@@ -232,8 +243,9 @@ def explain(
     rule_id: Optional[str] = typer.Option(None, "--id", help="only this rule id"),
     year: Optional[int] = typer.Option(None, "--year", help="year for syslog lines without one"),
     json_out: bool = typer.Option(False, "--json", help="machine-readable result"),
+    fmt: str = typer.Option("auto", "--format", help="read the line as this shape (" + ", ".join(FORMATS) + ")"),
 ):
-    """Show the fields parsed from one line and, for every condition, whether it held and why not.
+    """Show the fields parsed from one line (and the shapes tried) and, for every condition, whether it held and why not.
 
     Example: ironpost cli rules explain --rule rules/ssh_brute_force.yaml --line 'Dec 10 06:55:46 host sshd[24200]: Failed password for root from 203.0.113.9 port 22 ssh2'
     Exit 0 when every explained rule matched the line, 1 when one did not, 2 on a bad rule.
@@ -247,7 +259,7 @@ def explain(
             _err(f"error: no rule with id {rule_id!r} in {rule}")
             raise typer.Exit(2)
     try:
-        pipe = Pipeline(rules, year=year)
+        pipe = Pipeline(rules, year=year, formats=_formats_or_exit(fmt))
     except IronpostError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
@@ -258,6 +270,10 @@ def explain(
     else:
         for res in results:
             typer.echo(f"rule {res['rule']}: {'MATCH' if res['matched'] else 'no match'} (format {res.get('format')})")
+            if res.get("format") == "raw":
+                tried = ", ".join(res.get("shapes_tried") or []) or "none"
+                typer.echo(f"  no known shape fits this line (tried: {tried}; source format {res.get('source_format')}); "
+                           "its conditions see the whole line as message")
             typer.echo("  fields:")
             for k, v in res["fields"].items():
                 if k != "raw":

@@ -91,23 +91,25 @@ class Matcher:
         return tuple(sorted(set(fired) | set(self.always)))
 
     def scan(self, buf: bytes, year: int, ref_month: int = 0, max_line: int = 65536, json_max_depth: int = 32,
-             want: int = -1):
+             want: int = -1, now: float = 0.0, mode: int = 0):
+        if not 0 <= mode < len(lp.MODE_NAMES):
+            raise ValueError(f"mode {mode} is not one of 0..{len(lp.MODE_NAMES) - 1} (MODE_NAMES)")
         if self._busy:
             raise LogPipelineError("a Matcher is not thread-safe: scan() called while another scan runs; "
                                    "give each thread its own Matcher")
         self._busy = True
         errs0, unscanned0 = self.scan_errors, self.lines_unscanned
         try:
-            out, stats = self._scan(buf, year, ref_month, max_line, json_max_depth, want)
+            out, stats = self._scan(buf, year, ref_month, max_line, json_max_depth, want, mode)
         finally:
             self._busy = False
         stats["scan_errors"] = self.scan_errors - errs0
         stats["lines_unscanned"] = self.lines_unscanned - unscanned0
         return out, stats
 
-    def _scan(self, buf, year, ref_month, max_line, json_max_depth, want):
+    def _scan(self, buf, year, ref_month, max_line, json_max_depth, want, mode):
         stats = lp.new_stats()
-        recs = lp.parse_lines(buf, year, ref_month, max_line, json_max_depth, stats)
+        recs = lp.parse_lines(buf, year, ref_month, max_line, json_max_depth, stats, mode)
         out = []
         for r in recs:
             if r["fmt"] == lp.FMT_JSON:

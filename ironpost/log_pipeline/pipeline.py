@@ -7,6 +7,7 @@ Hyperscan cannot check, and hands each match to the threshold engine.
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import time
@@ -17,7 +18,7 @@ from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
 from ironpost.log_pipeline.buckets.sessions import SessionTable
 from ironpost.log_pipeline.parsers import parse
-from ironpost.log_pipeline.parsers.logparse_py import FMT_NAMES, want_mask
+from ironpost.log_pipeline.parsers.logparse_py import FMT_NAMES, MODE_NAMES, shapes_tried, want_mask
 from ironpost.log_pipeline.rules.compile import compile_rules
 from ironpost.log_pipeline.rules.model import TEXT_FIELD_IDS, Rule
 
@@ -79,6 +80,42 @@ def _pooled_id() -> str:
     return _ID_POOL.pop()
 
 
+class SourceFormats:
+    """`[log_pipeline] formats`: the parse mode (MODE_NAMES index) of a source. A key names a
+    source exactly (a file path), as a glob, or as its kind: syslog (tcp://, udp:// peers) or
+    container (docker:...). Unnamed sources are auto-detected per line."""
+
+    _KINDS = {"syslog": ("tcp://", "udp://"), "container": ("docker:",)}
+    _CACHE_MAX = 4096  # syslog peers are many: the cache is cleared rather than grown past this
+
+    def __init__(self, formats: dict[str, str] | None):
+        self.rules = [(key, MODE_NAMES.index(fmt)) for key, fmt in (formats or {}).items()]
+        self._cache: dict[str, int] = {}
+
+    def mode(self, source: str) -> int:
+        if not self.rules:
+            return 0
+        got = self._cache.get(source)
+        if got is None:
+            got = self._lookup(source)
+            if len(self._cache) >= self._CACHE_MAX:
+                self._cache.clear()
+            self._cache[source] = got
+        return got
+
+    def _lookup(self, source: str) -> int:
+        for key, mode in self.rules:
+            if key == source:
+                return mode
+        for key, mode in self.rules:
+            if source.startswith(self._KINDS.get(key, ("\0",))):
+                return mode
+        for key, mode in self.rules:
+            if key not in self._KINDS and fnmatch.fnmatchcase(source, key):
+                return mode
+        return 0
+
+
 def current_year_month() -> tuple[int, int]:
     t = time.gmtime()
     return t.tm_year, t.tm_mon
@@ -87,7 +124,7 @@ def current_year_month() -> tuple[int, int]:
 class Pipeline:
     def __init__(self, rules: list[Rule], *, year: int | None = None, state: Any = None, max_line: int = 65536,
                  json_max_depth: int = 32, matcher_impl=None, max_groups: int = 100_000, fast_thresholds: bool = True,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, formats: dict[str, str] | None = None):
         """state: a WindowState shared with others (Redis); None keeps it in this process, where
         rules that need nothing but a threshold on built-in fields are counted inside the
         compiled matcher (fast_thresholds; their single matches are then not reported to on_match)."""
@@ -97,6 +134,7 @@ class Pipeline:
         self.clock = clock  # event time for lines that carry none
         self.max_line = max_line
         self.json_max_depth = json_max_depth
+        self.formats = SourceFormats(formats)
         self.thresholds = ThresholdEngine(state if state is not None else MemoryState(max_keys=max_groups))
         self.agg_rules: set[int] = set()
         self.sessions = SessionTable(max_sessions=max_groups)
@@ -141,10 +179,8 @@ class Pipeline:
         want = -1 if on_match is not None else self._want
         now = self.clock()
         m = self.compiled.matcher
-        if self.agg_rules:
-            cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want, now)
-        else:
-            cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want)
+        cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want, now,
+                              self.formats.mode(source))
         for k, v in stats.items():
             self.stats[k] += v
         if stats.get("scan_errors"):
@@ -314,12 +350,14 @@ class Pipeline:
         m.update(self.sessions.metrics())
         return m
 
-    def explain(self, rule: Rule, line: str | bytes) -> dict:
-        """For one line: the fields parsed and, for each condition of the rule, whether it held and why."""
+    def explain(self, rule: Rule, line: str | bytes, source: str = "") -> dict:
+        """For one line: the fields parsed (and the shapes tried) and, for each condition of the
+        rule, whether it held and why."""
         raw = line.encode("utf-8") if isinstance(line, str) else line
         raw = raw.split(b"\n", 1)[0]
         year, ref_month = self._year()
-        parsed = parse(raw + b"\n", year, ref_month, self.max_line, self.json_max_depth)
+        mode = self.formats.mode(source)
+        parsed = parse(raw + b"\n", year, ref_month, self.max_line, self.json_max_depth, mode)
         if not len(parsed):
             return {"rule": rule.id, "fields": {}, "conditions": [], "matched": False, "reason": "empty line"}
         rec = parsed.record(0)
@@ -335,7 +373,8 @@ class Pipeline:
                 # The daemon's answer is the matcher's, on the raw bytes (a field's text has
                 # invalid UTF-8 replaced), so explain asks the same matcher.
                 one = type(self.compiled.matcher)([(pat, c.caseless, TEXT_FIELD_IDS[c.field], 0)], 1)
-                scanned = bool(one.scan(raw + b"\n", year, ref_month, self.max_line, self.json_max_depth)[0])
+                scanned = bool(one.scan(raw + b"\n", year, ref_month, self.max_line, self.json_max_depth, -1, 0.0,
+                                        mode)[0])
                 if scanned != held:
                     held, why = scanned, f"{why}; but the line's raw bytes {'match' if scanned else 'do not match'}"
             conds.append({
@@ -354,6 +393,8 @@ class Pipeline:
             "rule": rule.id,
             "input": rule.input,
             "format": rec.get("format"),
+            "source_format": MODE_NAMES[mode],
+            "shapes_tried": shapes_tried(raw, mode),
             "fields": rec,
             "extracted": sorted(set(rec) - before),
             "conditions": conds,

@@ -98,9 +98,11 @@ def _flatten(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def walk(prefix: str, table: Mapping[str, Any]):
+        sec = SECTIONS.get(prefix)
         for key, value in table.items():
             path = f"{prefix}.{key}" if prefix else key
-            if isinstance(value, dict):  # a table: a known section, or an unknown one to report
+            is_value = sec is not None and key in sec.fields and sec.fields[key].kind == "table"
+            if isinstance(value, dict) and not is_value:  # a table: a known section, or an unknown one to report
                 out.setdefault(path, {})
                 walk(path, value)
             else:

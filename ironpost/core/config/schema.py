@@ -13,7 +13,7 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # str | int | float | bool | path | choice | list | url | addr | cidr_list
+    kind: str  # str | int | float | bool | path | choice | list | url | addr | cidr_list | table (str -> choice)
     default: Any = None
     doc: str = ""
     choices: tuple[str, ...] = ()
@@ -44,6 +44,7 @@ class Field:
             "url": "a URL such as scheme://user@host:port/db, or an empty string",
             "addr": "host:port (e.g. 127.0.0.1:5514), or an empty string to disable",
             "cidr_list": "a list of IP addresses or CIDRs",
+            "table": "a table of \"name\" = value, each value one of " + ", ".join(repr(c) for c in self.choices),
         }.get(self.kind, self.kind)
 
     def coerce(self, value: Any) -> tuple[Any, str | None]:
@@ -89,6 +90,18 @@ class Field:
                     except ValueError:
                         return value, f"{v!r} is not an IP address or CIDR"
             return value, None
+        if k == "table":
+            if isinstance(value, str):  # from the environment: name=value,name=value
+                pairs = [p.partition("=") for p in value.split(",") if p.strip()]
+                if any(not sep for _, sep, _ in pairs):
+                    return value, "wrong type"
+                value = {n.strip(): v.strip() for n, _, v in pairs}
+            if not isinstance(value, dict) or not all(isinstance(n, str) and isinstance(v, str) for n, v in value.items()):
+                return value, "wrong type"
+            for n, v in value.items():
+                if v not in self.choices:
+                    return value, f"{n!r} = {v!r} is not one of {', '.join(self.choices)}"
+            return dict(value), None
         if k == "url":
             if not isinstance(value, str):
                 return value, "wrong type"

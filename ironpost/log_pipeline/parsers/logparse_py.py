@@ -17,12 +17,17 @@ import socket
 
 import orjson
 
-from ironpost.log_pipeline.parsers.weblog_py import HTTP_FIELDS, parse_web
+from ironpost.log_pipeline.parsers.weblog_py import (HTTP_FIELDS, parse_access, parse_apache_error, parse_nginx_error,
+                                                     parse_web)
 from ironpost.log_pipeline.sd import parse_sd
 
 FIELD_NAMES = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
 FMT_NAMES = ("raw", "rfc3164", "rfc5424", "json", "access", "nginx_error", "apache_error")
 FMT_RAW, FMT_3164, FMT_5424, FMT_JSON = 0, 1, 2, 3
+# a source's format (`[log_pipeline] formats`): auto-detect per line, or read every line as one shape
+# and anything else as raw text; the index is the `mode` argument of parse() and Matcher.scan()
+MODE_NAMES = ("auto", "syslog", "json", "access", "nginx_error", "apache_error", "raw")
+MODE_AUTO, MODE_SYSLOG, MODE_JSON, MODE_ACCESS, MODE_RAW = 0, 1, 2, 3, 6
 _MONTHS = {m.encode(): i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
 _SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
               "err": 3, "error": 3, "warn": 4, "warning": 4, "notice": 5, "info": 6, "informational": 6,
@@ -237,14 +242,30 @@ def _parse_5424(b: bytes, i: int, r: dict) -> bool:
     return True
 
 
-def parse_line(b: bytes, year: int, ref_month: int) -> dict:
+_WEB_AS = {3: parse_access, 4: parse_nginx_error, 5: parse_apache_error}
+
+
+def _raw(r: dict, b: bytes) -> dict:
+    r["message"] = b
+    extract_fields(b, r)
+    return r
+
+
+def parse_line(b: bytes, year: int, ref_month: int, mode: int = MODE_AUTO) -> dict:
     """Parse one line (no newline) into a dict of bytes fields and ints (the C LineRec)."""
     if b.endswith(b"\r"):
         b = b[:-1]
     r: dict = {"fmt": FMT_RAW, "raw": b}
-    if b[:1] == b"{":
+    if mode >= MODE_ACCESS:
+        if mode != MODE_RAW and _WEB_AS[mode](b, r):
+            r["message"] = b
+            return r
+        return _raw({"fmt": FMT_RAW, "raw": b}, b)
+    if b[:1] == b"{" and mode != MODE_SYSLOG:
         r["fmt"] = FMT_JSON
         return r
+    if mode == MODE_JSON:
+        return _raw(r, b)
     i = 0
     fac = sev = None
     if b[:1] == b"<":
@@ -282,12 +303,38 @@ def parse_line(b: bytes, year: int, ref_month: int) -> dict:
                     r["message"] = b""
             extract_fields(r["message"], r)
             return r
-    if i == 0 and parse_web(b, r):
+    if i == 0 and mode == MODE_AUTO and parse_web(b, r):
         r["message"] = b  # a web server's line has no header a rule could rely on
         return r
     r["message"] = b[i:]
     extract_fields(r["message"], r)
     return r
+
+
+def shapes_tried(line: bytes, mode: int = MODE_AUTO) -> list[str]:
+    """The shapes parse_line tries on this line, in order (what `rules explain` reports for a raw line)."""
+    b = line[:-1] if line.endswith(b"\r") else line
+    if mode == MODE_RAW:
+        return []
+    if mode >= MODE_ACCESS or mode == MODE_JSON:
+        return [MODE_NAMES[mode]]
+    if b[:1] == b"{" and mode == MODE_AUTO:
+        return ["json"]
+    out = []
+    m = re.match(rb"<([0-9]{1,3})>", b)
+    pri = bool(m and int(m.group(1)) <= 191)
+    if pri and re.match(rb"[1-9][0-9]? ", b[m.end():]):
+        out.append("rfc5424")
+    out.append("rfc3164")
+    if not pri and mode == MODE_AUTO and b:
+        if b[0] == 0x5B:
+            out.append("apache_error")
+        else:
+            if 48 <= b[0] <= 57:
+                out.append("nginx_error")
+            if b[0] in b"0123456789abcdefABCDEF.:":
+                out.append("access")
+    return out
 
 
 W_TS, W_PID, W_PORT, W_PRI, W_SD, W_FORMAT = (1 << 9), (1 << 10), (1 << 11), (1 << 12), (1 << 13), (1 << 14)
@@ -464,13 +511,14 @@ def split_lines(buf: bytes, max_line: int):
     return out, cut
 
 
-def parse_lines(buf: bytes, year: int, ref_month: int, max_line: int, json_max_depth: int, stats: dict):
+def parse_lines(buf: bytes, year: int, ref_month: int, max_line: int, json_max_depth: int, stats: dict,
+                mode: int = MODE_AUTO):
     """Internal records (bytes fields) plus JSON records, for the parser and the matcher twin."""
     lines, cut = split_lines(buf, max_line)
     stats["cut"] += cut
     out = []
     for line in lines:
-        r = parse_line(line, year, ref_month)
+        r = parse_line(line, year, ref_month, mode)
         if not r["raw"]:
             continue
         if r["fmt"] == FMT_JSON:
@@ -515,6 +563,9 @@ class Parsed:
         return [self.record(i) for i in range(len(self._recs))]
 
 
-def parse(buf: bytes, year: int, ref_month: int = 0, max_line: int = 65536, json_max_depth: int = 32) -> Parsed:
+def parse(buf: bytes, year: int, ref_month: int = 0, max_line: int = 65536, json_max_depth: int = 32,
+          mode: int = MODE_AUTO) -> Parsed:
+    if not 0 <= mode < len(MODE_NAMES):
+        raise ValueError(f"mode {mode} is not one of 0..{len(MODE_NAMES) - 1} (MODE_NAMES)")
     stats = new_stats()
-    return Parsed(parse_lines(buf, year, ref_month, max_line, json_max_depth, stats), stats)
+    return Parsed(parse_lines(buf, year, ref_month, max_line, json_max_depth, stats, mode), stats)

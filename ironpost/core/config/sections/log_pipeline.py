@@ -1,5 +1,9 @@
 from ironpost.core.config.schema import Alias, Field, Section
 
+# a source's format: "auto" detects each line's shape; any other reads every line as that shape
+# (anything else as raw text), so that text in one kind of log cannot pose as another kind
+FORMATS = ("auto", "syslog", "json", "access", "nginx_error", "apache_error", "raw")
+
 # what `sources` can name: file tail, syslog (UDP and TCP), container logs from the container
 # guard (bus "logs"), packet records from the network module (bus "packets")
 SOURCES = ("file", "syslog", "container", "ebpf")
@@ -22,6 +26,9 @@ LOG_PIPELINE = Section(
             "float", 0.0, "longest an alert waits for its storage batch to fill; 0 writes what is queued at once",
             min=0, max=3600),
         "rules_dir": Field("path", "rules", "directory of YAML detection rules"),
+        "formats": Field("table", {}, "per-source format override, e.g. { \"/var/log/nginx/access.log\" = \"access\", "
+                         "syslog = \"syslog\" }: a key is a watched path or glob, or syslog, or container; sources "
+                         "not named are auto-detected per line", choices=FORMATS),
         "syslog_udp": Field("addr", "", "syslog UDP listen address when it differs from syslog_bind; empty: syslog_bind"),
         "syslog_tcp": Field("addr", "", "syslog TCP (RFC 6587) listen address when it differs from syslog_bind; empty: syslog_bind"),
         # --- collectors (file tail, syslog UDP/TCP) ---
