@@ -158,7 +158,7 @@ cdef inline bint parse_access(const char* b, Py_ssize_t s, Py_ssize_t e, LineRec
 
 
 cdef inline bint parse_nginx_error(const char* b, Py_ssize_t s, Py_ssize_t e, LineRec* r) noexcept nogil:
-    cdef Py_ssize_t k, j, t, p, a, u
+    cdef Py_ssize_t k, j, t, p, a, u, got_s = 0, got_n = -1
     cdef int y, mon, d, hh, mi, ss, pid = 0, sev
     if e - s < 24 or not (b[s + 4] == b'/' and b[s + 7] == b'/' and b[s + 10] == b' ' and b[s + 13] == b':'
                           and b[s + 16] == b':' and b[s + 19] == b' ' and b[s + 20] == b'['):
@@ -199,11 +199,16 @@ cdef inline bint parse_nginx_error(const char* b, Py_ssize_t s, Py_ssize_t e, Li
             while u < e and b[u] != b',' and b[u] != b' ':
                 u += 1
             if valid_ip(b, a, u - a):
-                set_field(r, F_SRC_IP, a, u)
-                break
+                if got_n < 0:
+                    got_s = a
+                    got_n = u - a
+                elif u - a != got_n or memcmp(b + a, b + got_s, got_n) != 0:
+                    return True  # two addresses: a client wrote one of them, and no ban may follow a guess
             p = a
             continue
         p += 1
+    if got_n >= 0:
+        set_field(r, F_SRC_IP, got_s, got_s + got_n)
     return True
 
 

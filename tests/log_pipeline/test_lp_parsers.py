@@ -221,3 +221,15 @@ def test_web_address_is_where_the_server_writes_it(impl, line):
 def test_almost_web_lines_stay_raw(impl, line):
     r = one(impl, line)
     assert r["format"] == "raw" and r["message"] == line.decode()
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_nginx_error_with_two_client_addresses_names_none(impl):
+    # a path (before) or the Host header (after) can spell nginx's own context: no guess
+    before = (b'2021/09/30 09:23:53 [error] 7#7: *1 open() "/srv/x, client: 10.0.0.1, server: y" failed (2: No such '
+              b'file or directory), client: 203.0.113.9, server: x, request: "GET /x HTTP/1.1", host: "x"')
+    after = (b'2021/09/30 09:23:53 [error] 7#7: *1 limiting requests, excess: 5.1 by zone "one", client: 203.0.113.9, '
+             b'server: x, request: "GET / HTTP/1.1", host: "a, client: 10.0.0.1, server: b"')
+    same = after.replace(b"10.0.0.1", b"203.0.113.9")
+    assert "src_ip" not in one(impl, before) and "src_ip" not in one(impl, after)
+    assert one(impl, same)["src_ip"] == "203.0.113.9"

@@ -8,9 +8,10 @@
 
 The message stays the whole line, as the server writes no separate header that rules could rely on.
 The address comes from where the server writes it: the first field of an access line, the first
-`[client ...]` group of an Apache error line (both before anything a client controls); in nginx's
-error line it is the first `, client: ADDR,` that holds a valid address (nginx writes text a client
-chose, such as a path or a user name, before it, so the rules' own `extract:` patterns decide bans).
+`[client ...]` group of an Apache error line (both before anything a client controls). nginx's
+error line writes text a client chose (a path, a user name, the request, the Host header) both
+before and after its `, client: ADDR,`, so the address is taken only when every such place names the
+same one; the rules' own `extract:` patterns, anchored to their message, decide their bans.
 Internally fields are bytes slices, as in C; the algorithm is mirrored step by step there.
 """
 
@@ -205,6 +206,7 @@ def parse_nginx_error(b: bytes, r: dict) -> bool:
     if level in LEVELS:
         r["severity"] = LEVELS[level]
     r["pid"] = pid
+    got = None
     p = b.find(b", client: ", t)
     while p >= 0:
         s = p + 10
@@ -212,9 +214,13 @@ def parse_nginx_error(b: bytes, r: dict) -> bool:
         while u < e and b[u] not in (0x2C, 0x20):
             u += 1
         if valid_ip(b[s:u]):
-            r["src_ip"] = b[s:u]
-            break
+            if got is None:
+                got = b[s:u]
+            elif b[s:u] != got:
+                return True  # two addresses: a client wrote one of them, and no ban may follow a guess
         p = b.find(b", client: ", s)
+    if got is not None:
+        r["src_ip"] = got
     return True
 
 
