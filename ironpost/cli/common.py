@@ -4,7 +4,6 @@ right exit code (0 ok, 1 findings or failure, 2 usage or config error)."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import NoReturn, Optional
 
@@ -62,5 +61,3 @@ def fail_from(exc: IronpostError) -> NoReturn:
     fail(str(exc), getattr(exc, "exit_code", 1))
 
 
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()
