@@ -11,9 +11,10 @@ import logging
 import os
 import time
 from collections import Counter
-from typing import Any, Callable
+from typing import Callable
 
 from ironpost.core.events import AlertEvent, PacketEvent
+from ironpost.core.window import WindowState
 from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
 from ironpost.log_pipeline.buckets.sessions import SessionTable
 from ironpost.log_pipeline.parsers import parse
@@ -85,7 +86,7 @@ def current_year_month() -> tuple[int, int]:
 
 
 class Pipeline:
-    def __init__(self, rules: list[Rule], *, year: int | None = None, state: Any = None, max_line: int = 65536,
+    def __init__(self, rules: list[Rule], *, year: int | None = None, state: WindowState | None = None, max_line: int = 65536,
                  json_max_depth: int = 32, matcher_impl=None, max_groups: int = 100_000, fast_thresholds: bool = True,
                  clock: Callable[[], float] = time.time):
         """state: a WindowState shared with others (Redis); None keeps it in this process, where
