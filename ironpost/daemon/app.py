@@ -28,7 +28,7 @@ from ironpost.daemon.http import HttpServer
 from ironpost.daemon.pidfile import PidFile
 from ironpost.daemon.storage_writer import StorageWriter
 from ironpost.daemon.supervisor import Supervisor
-from ironpost.daemon.wiring import MODULES, load_factory
+from ironpost.daemon.wiring import MODULES, build_module
 from ironpost.storage import open_store
 
 log = logging.getLogger("ironpost.daemon")
@@ -147,7 +147,7 @@ class Daemon:
     # ---- modules -------------------------------------------------------------------------
     def _start_module(self, section: str, cfg: Config) -> None:
         try:
-            module = load_factory(section)(cfg)
+            module = build_module(section, cfg)
         except ModuleUnavailable as exc:
             self.unavailable[section] = str(exc)
             log.warning("module %s unavailable: %s", section, exc)
