@@ -30,6 +30,16 @@ def _err(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+def _pipeline(rules, year: Optional[int], fast_thresholds: bool = True):
+    """The daemon's pipeline (Pipeline.from_section) with the [log_pipeline] defaults: the same
+    object and limits the daemon runs, in process, with its state in memory."""
+    from ironpost.core.config import parse_config
+    from ironpost.log_pipeline.pipeline import Pipeline
+
+    sec = parse_config({}, environ={}).section("log_pipeline")
+    return Pipeline.from_section(rules, sec, year=year, fast_thresholds=fast_thresholds)
+
+
 def _rules_or_exit(path: Path):
     from ironpost.log_pipeline.rules.loader import load_rules
 
@@ -102,15 +112,15 @@ def test(
     validated and summarized: what each matches and when it alerts.
     Exit 0 when no alert fired, 1 when at least one did, 2 on a bad rule or unreadable input.
     """
-    from ironpost.log_pipeline.pipeline import Pipeline
-
     rules = _rules_or_exit(rule)
     implicit = not stdin and file is None
     if implicit and sys.stdin.isatty():
         _summarize(rules)
         raise typer.Exit(0)
     try:
-        pipe = Pipeline(rules, year=year, fast_thresholds=not matches)
+        # --matches prints every matching line, so thresholds are counted in Python, where each
+        # match is seen; the compiled counters give the same alerts (tests/log_pipeline/test_lp_fast_thresholds.py)
+        pipe = _pipeline(rules, year, fast_thresholds=not matches)
     except RuleError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
@@ -238,8 +248,6 @@ def explain(
     Example: ironpost cli rules explain --rule rules/ssh_brute_force.yaml --line 'Dec 10 06:55:46 host sshd[24200]: Failed password for root from 203.0.113.9 port 22 ssh2'
     Exit 0 when every explained rule matched the line, 1 when one did not, 2 on a bad rule.
     """
-    from ironpost.log_pipeline.pipeline import Pipeline
-
     rules = _rules_or_exit(rule)
     if rule_id:
         rules = [r for r in rules if r.id == rule_id]
@@ -247,7 +255,7 @@ def explain(
             _err(f"error: no rule with id {rule_id!r} in {rule}")
             raise typer.Exit(2)
     try:
-        pipe = Pipeline(rules, year=year)
+        pipe = _pipeline(rules, year)
     except IronpostError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)

@@ -45,8 +45,7 @@ def build_pipeline(config: Config, state: WindowState | None) -> Pipeline:
     else:
         log.warning("rules directory missing; running with no rules", extra={"rules_dir": str(rules_dir)})
         rules = []
-    return Pipeline(rules, year=sec.year or None, state=state, max_line=sec.max_line_bytes,
-                    json_max_depth=sec.json_max_depth, max_groups=sec.max_groups)
+    return Pipeline.from_section(rules, sec, state=state)
 
 
 def _collectors(config: Config, data_dir: Path) -> list:

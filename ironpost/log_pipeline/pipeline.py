@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections import Counter
-from typing import Callable
+from typing import Any, Callable
 
 from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.core.window import WindowState
@@ -124,6 +124,14 @@ class Pipeline:
         self.matches: Counter[str] = Counter()
         self.alerts: Counter[str] = Counter()
         self._want = want_mask(needed_fields(self.compiled.log_rules, self.compiled.py_conditions))
+
+    @classmethod
+    def from_section(cls, rules: list[Rule], sec: Any, *, state: WindowState | None = None, year: int | None = None,
+                     fast_thresholds: bool = True) -> "Pipeline":
+        """The pipeline as the daemon runs it, with the limits of a [log_pipeline] section.
+        The daemon (module.build_pipeline) and `cli rules test|explain` build theirs here."""
+        return cls(rules, year=year or sec.year or None, state=state, max_line=sec.max_line_bytes,
+                   json_max_depth=sec.json_max_depth, max_groups=sec.max_groups, fast_thresholds=fast_thresholds)
 
     @property
     def state(self):
