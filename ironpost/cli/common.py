@@ -61,3 +61,18 @@ def fail_from(exc: IronpostError) -> NoReturn:
     fail(str(exc), getattr(exc, "exit_code", 1))
 
 
+def record_action(cfg: Config, ev) -> None:
+    """Write an action the CLI took itself (no daemon) to the store, as the daemon would have;
+    a store that cannot be reached is a warning, since the action is already done."""
+    from ironpost.core.errors import StorageError
+    from ironpost.storage import open_store
+
+    try:
+        store = open_store(cfg)
+        try:
+            store.migrate()
+            store.write_actions([ev])
+        finally:
+            store.close()
+    except StorageError as exc:
+        typer.echo(f"warning: action not recorded: {exc}", err=True)
