@@ -133,10 +133,6 @@ class Pipeline:
         return cls(rules, year=year or sec.year or None, state=state, max_line=sec.max_line_bytes,
                    json_max_depth=sec.json_max_depth, max_groups=sec.max_groups, fast_thresholds=fast_thresholds)
 
-    @property
-    def state(self):
-        return self.thresholds.state
-
     def _year(self) -> tuple[int, int]:
         if self.year is not None:
             return self.year, 0
