@@ -45,7 +45,9 @@ export IRONPOST_GENERAL_DATA_DIR="$work/data" IRONPOST_GENERAL_HTTP_LISTEN="127.
 pid=$!
 for _ in $(seq 1 200); do [[ -S "$work/data/ironpost.sock" ]] && break; sleep 0.1; done
 [[ -S "$work/data/ironpost.sock" ]] || { echo "smoke: daemon did not start"; cat "$work/daemon.log"; exit 1; }
-"$work/ironpost-cli" status --config ironpost.toml.example
+"$work/ironpost-cli" status --config ironpost.toml.example | tee "$work/status.out"
+# the binary must carry every compiled extension, not run the Python twins
+grep -q "^extensions: compiled" "$work/status.out" || { echo "smoke: extensions missing from the binary"; exit 1; }
 sleep 1
 # A one-file binary runs as a small bootloader plus the Python process (its child): count both.
 rss=0

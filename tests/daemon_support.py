@@ -30,15 +30,17 @@ shutdown_timeout_secs = 5
 
 
 class DaemonProc:
-    def __init__(self, config: Path, data_dir: Path, umask: int = 0o022):
+    def __init__(self, config: Path, data_dir: Path, umask: int = 0o022, before: str | None = None):
+        # `before`: Python run in the daemon's process ahead of it (fault injection)
         # umask 022 by default: what a new user's shell hands the daemon, whatever this test runner's is
         self.config, self.data_dir = config, data_dir
         self.sock = data_dir / "ironpost.sock"
         self.pid_file = data_dir / "ironpost.pid"
         self.log = data_dir.parent / "daemon.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("IRONPOST_")}
+        start = ["-m", "ironpost"] if before is None else ["-c", f"{before}\nimport runpy; runpy.run_module('ironpost', run_name='__main__')"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ironpost", "daemon", "--config", str(config)],
+            [sys.executable, *start, "daemon", "--config", str(config)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"), umask=umask,
         )
         deadline = time.monotonic() + 20

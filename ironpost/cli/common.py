@@ -4,7 +4,6 @@ right exit code (0 ok, 1 findings or failure, 2 usage or config error)."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import NoReturn, Optional
 
@@ -62,5 +61,18 @@ def fail_from(exc: IronpostError) -> NoReturn:
     fail(str(exc), getattr(exc, "exit_code", 1))
 
 
-def stderr_is_tty() -> bool:
-    return sys.stderr.isatty()
+def record_action(cfg: Config, ev) -> None:
+    """Write an action the CLI took itself (no daemon) to the store, as the daemon would have;
+    a store that cannot be reached is a warning, since the action is already done."""
+    from ironpost.core.errors import StorageError
+    from ironpost.storage import open_store
+
+    try:
+        store = open_store(cfg)
+        try:
+            store.migrate()
+            store.write_actions([ev])
+        finally:
+            store.close()
+    except StorageError as exc:
+        typer.echo(f"warning: action not recorded: {exc}", err=True)

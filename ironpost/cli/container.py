@@ -10,9 +10,9 @@ import orjson
 import typer
 
 from ironpost.core.config import Config
-from ironpost.core.errors import ContainerError, StorageError
+from ironpost.core.errors import ContainerError
 
-from ironpost.cli.common import ConfigOption, load_cli_config
+from ironpost.cli.common import ConfigOption, load_cli_config, record_action
 
 app = typer.Typer(help="Containers under the guard: list them, release an isolated one.", no_args_is_help=True)
 
@@ -67,7 +67,6 @@ def release(
 def _release_direct(cfg: Config, name: str) -> dict[str, Any]:
     from ironpost.container.client import Engine
     from ironpost.container.module import build_executor
-    from ironpost.storage import open_store
 
     sec = cfg.section("container")
     engine = Engine(sec.docker_socket, sec.docker_timeout_secs)
@@ -75,15 +74,7 @@ def _release_direct(cfg: Config, name: str) -> dict[str, Any]:
         ev = asyncio.run(build_executor(cfg, engine).release(name, reason="cli"))
     finally:
         engine.close()
-    try:
-        store = open_store(cfg)
-        try:
-            store.migrate()
-            store.write_actions([ev])
-        finally:
-            store.close()
-    except StorageError as exc:
-        typer.echo(f"warning: action not recorded: {exc}", err=True)
+    record_action(cfg, ev)
     return ev.to_dict()
 
 

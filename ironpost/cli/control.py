@@ -36,6 +36,15 @@ def status(
         return
     typer.echo(f"ironpost {resp['version']}  pid {resp['pid']}  up {resp['uptime_secs']:.0f}s  store {resp['store']}")
     typer.echo(f"bus pending {resp['bus_pending']}  spooled {resp['spooled']}  alerts written {resp['alerts_written']}")
+    ext = resp.get("extensions") or {}
+    if ext.get("missing"):
+        typer.echo("extensions MISSING (the Python twins run, about 50x slower; rebuild with `make build`):")
+        for name, why in sorted(ext["missing"].items()):
+            typer.echo(f"  {name:<14} {why}")
+    elif ext.get("mode") == "twins":
+        typer.echo("extensions: Python twins (IRONPOST_NO_EXTENSIONS is set)")
+    else:
+        typer.echo("extensions: compiled")
     for name, st in sorted(resp["modules"].items()):
         err = f"  ({st['last_error']})" if st.get("last_error") else ""
         typer.echo(f"  {name:<14} {st['state']:<12} restarts {st['restarts']}{err}")

@@ -16,10 +16,10 @@ from typing import Any, Optional
 import orjson
 import typer
 
-from ironpost.core.errors import DaemonError, EbpfError, StorageError
+from ironpost.core.errors import DaemonError, EbpfError
 from ironpost.core.events import ActionEvent
 
-from ironpost.cli.common import ConfigOption, load_cli_config
+from ironpost.cli.common import ConfigOption, load_cli_config, record_action
 
 app = typer.Typer(help="Network module: kernel (XDP) blocklist and packet counters.", no_args_is_help=True)
 
@@ -65,24 +65,32 @@ def _via_daemon(cfg, op: str, args: dict[str, Any]) -> dict | None:
     return resp
 
 
-def _record(cfg, ev: ActionEvent) -> None:
-    """Write a direct (no daemon) block/unblock to the store, as the daemon would have."""
-    from ironpost.storage import open_store
-
-    try:
-        store = open_store(cfg)
-        try:
-            store.migrate()
-            store.write_actions([ev])
-        finally:
-            store.close()
-    except StorageError as exc:
-        typer.echo(f"warning: action not recorded: {exc}", err=True)
-
-
 def _direct_action(action: str, net: str, **details) -> ActionEvent:
     return ActionEvent(action=action, target=net, source_module="ebpf", dry_run=False, result="ok",
                        details={"reason": "manual", "via": "cli", **details})
+
+
+def _on_pinned(cfg, action: str, net: str, op, **details):
+    """Run op(blocklist, event) on the maps pinned under [ebpf] pin_dir (no daemon) and record it
+    as an action; exit 1 when it fails. Returns what op returned."""
+    from ironpost.ebpf.maps import Blocklist
+
+    try:
+        bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
+    except EbpfError as exc:
+        _fail(str(exc))
+    ev = _direct_action(action, net, **details)
+    result = None
+    try:
+        result = op(bl, ev)
+    except EbpfError as exc:
+        ev.result, ev.error = "failed", str(exc)
+    finally:
+        bl.close()
+    record_action(cfg, ev)
+    if ev.result == "failed":
+        _fail(ev.error)
+    return result
 
 
 def _check_target(target: str) -> str:
@@ -144,23 +152,12 @@ def block(
         entry = resp.get("entry") or {}
         typer.echo(f"blocked {net} (expires {_fmt_expiry(entry.get('expires_at'))}) via the daemon")
         return
-    from ironpost.ebpf.maps import Blocklist
 
-    try:
-        bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
-    except EbpfError as exc:
-        _fail(str(exc))
-    ev = _direct_action("block", net, ttl_secs=ttl_secs)
-    try:
+    def add(bl, ev):
         bl.add(net, ttl_secs)
-        entry = bl.get(net)
-    except EbpfError as exc:
-        ev.result, ev.error = "failed", str(exc)
-    finally:
-        bl.close()
-    _record(cfg, ev)
-    if ev.result == "failed":
-        _fail(ev.error)
+        return bl.get(net)
+
+    entry = _on_pinned(cfg, "block", net, add, ttl_secs=ttl_secs)
     typer.echo(f"blocked {net} (expires {_fmt_expiry(entry.expires_at)}) in the pinned maps")
 
 
@@ -182,24 +179,13 @@ def unblock(
             _fail(resp.get("error", "daemon refused"))
         removed = resp.get("removed")
     else:
-        from ironpost.ebpf.maps import Blocklist
-
-        try:
-            bl = Blocklist.open_pinned(cfg.section("ebpf").pin_dir)
-        except EbpfError as exc:
-            _fail(str(exc))
-        ev = _direct_action("unblock", net)
-        try:
-            removed = bl.remove(net)
-            if not removed:
+        def remove(bl, ev):
+            if not bl.remove(net):
                 ev.result, ev.error = "skipped", "not in the blocklist"
-        except EbpfError as exc:
-            ev.result, ev.error = "failed", str(exc)
-        finally:
-            bl.close()
-        _record(cfg, ev)
-        if ev.result == "failed":
-            _fail(ev.error)
+                return False
+            return True
+
+        removed = _on_pinned(cfg, "unblock", net, remove)
     if not removed:
         _fail(f"{net} is not in the blocklist")
     typer.echo(f"unblocked {net}")

@@ -39,6 +39,16 @@ def _formats_or_exit(fmt: str) -> dict[str, str]:
     return {} if fmt == "auto" else {"*": fmt}
 
 
+def _pipeline(rules, year: Optional[int], fast_thresholds: bool = True, formats: dict[str, str] | None = None):
+    """The daemon's pipeline (Pipeline.from_section) with the [log_pipeline] defaults: the same
+    object and limits the daemon runs, in process, with its state in memory."""
+    from ironpost.core.config import parse_config
+    from ironpost.log_pipeline.pipeline import Pipeline
+
+    sec = parse_config({}, environ={}).section("log_pipeline")
+    return Pipeline.from_section(rules, sec, year=year, fast_thresholds=fast_thresholds, formats=formats)
+
+
 def _rules_or_exit(path: Path):
     from ironpost.log_pipeline.rules.loader import load_rules
 
@@ -113,15 +123,15 @@ def test(
     validated and summarized: what each matches and when it alerts.
     Exit 0 when no alert fired, 1 when at least one did, 2 on a bad rule or unreadable input.
     """
-    from ironpost.log_pipeline.pipeline import Pipeline
-
     rules = _rules_or_exit(rule)
     implicit = not stdin and file is None
     if implicit and sys.stdin.isatty():
         _summarize(rules)
         raise typer.Exit(0)
     try:
-        pipe = Pipeline(rules, year=year, fast_thresholds=not matches, formats=_formats_or_exit(fmt))
+        # --matches prints every matching line, so thresholds are counted in Python, where each
+        # match is seen; the compiled counters give the same alerts (tests/log_pipeline/test_lp_fast_thresholds.py)
+        pipe = _pipeline(rules, year, fast_thresholds=not matches, formats=_formats_or_exit(fmt))
     except RuleError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)
@@ -250,8 +260,6 @@ def explain(
     Example: ironpost cli rules explain --rule rules/ssh_brute_force.yaml --line 'Dec 10 06:55:46 host sshd[24200]: Failed password for root from 203.0.113.9 port 22 ssh2'
     Exit 0 when every explained rule matched the line, 1 when one did not, 2 on a bad rule.
     """
-    from ironpost.log_pipeline.pipeline import Pipeline
-
     rules = _rules_or_exit(rule)
     if rule_id:
         rules = [r for r in rules if r.id == rule_id]
@@ -259,7 +267,7 @@ def explain(
             _err(f"error: no rule with id {rule_id!r} in {rule}")
             raise typer.Exit(2)
     try:
-        pipe = Pipeline(rules, year=year, formats=_formats_or_exit(fmt))
+        pipe = _pipeline(rules, year, formats=_formats_or_exit(fmt))
     except IronpostError as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2)

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, NamedTuple
 
 from ironpost.container.client import ContainerNotFound, Engine, is_transient
 from ironpost.container.model import ContainerInfo
@@ -26,6 +26,16 @@ from ironpost.core.events import ActionEvent, AlertEvent
 
 log = logging.getLogger("ironpost.container")
 Publish = Callable[[ActionEvent], Awaitable[None]]
+
+
+class Outcome(NamedTuple):
+    """What an action did: "ok" or "skipped", and for a skip the reason the ActionEvent carries as its error."""
+
+    result: str
+    why: str | None = None
+
+
+OK = Outcome("ok")
 
 
 class Executor:
@@ -151,14 +161,14 @@ class Executor:
         if self.publish is not None:
             await self.publish(ev)
 
-    async def _run(self, ev: ActionEvent, work: Callable[[], str]) -> None:
+    async def _run(self, ev: ActionEvent, work: Callable[[], Outcome]) -> None:
         """Run blocking `work` in a thread; retry transient errors with capped exponential backoff."""
         delay = self.retry_backoff_secs
         attempt = 0
         while True:
             attempt += 1
             try:
-                result = await asyncio.to_thread(work)
+                result, why = await asyncio.to_thread(work)
             except ContainerError as exc:
                 if is_transient(exc) and attempt <= self.retries:
                     self.retried += 1
@@ -170,37 +180,35 @@ class Executor:
                 self._finish(ev, "failed", str(exc))
                 return
             ev.details["attempts"] = attempt
-            self._finish(ev, result, None if result == "ok" else ev.details.pop("_why", None))
+            self._finish(ev, result, why)
             return
 
     # Blocking helpers below run in a worker thread.
 
-    def _act(self, action: str, c: ContainerInfo, networks: tuple[str, ...], ev: ActionEvent, alert: AlertEvent | None) -> str:
+    def _act(self, action: str, c: ContainerInfo, networks: tuple[str, ...], ev: ActionEvent, alert: AlertEvent | None) -> Outcome:
         # Inspect fresh: the inventory may be a few seconds old, and an id pins the exact container.
         info = self.engine.inspect(c.id)
         now = ContainerInfo.from_inspect(info)
         if now.exempt:  # labels cannot change on a live container, but the snapshot may be from another one
-            ev.details["_why"] = "container is exempt (label ironpost.exempt=true)"
-            return "skipped"
+            return Outcome("skipped", "container is exempt (label ironpost.exempt=true)")
         state = info.get("State") or {}
         origin = {"policy": ev.policy, "alert_id": alert.id if alert else None, "trace_id": ev.trace_id}
         if action == "pause":
             if state.get("Paused"):
                 ev.details["already"] = True
             elif not state.get("Running"):
-                ev.details["_why"] = f"container is not running ({now.state})"
-                return "skipped"
+                return Outcome("skipped", f"container is not running ({now.state})")
             else:
                 self.engine.run(f"pause {c.name}", lambda cl: cl.api.pause(c.id))
                 self.state.record(c.name, c.id, paused=True, **origin)
-            return "ok"
+            return OK
         if action == "stop":
             if not state.get("Running"):
                 ev.details["already"] = True
             else:
                 self.engine.run(f"stop {c.name}", lambda cl: cl.api.stop(c.id, timeout=self.stop_timeout_secs))
                 self.state.record(c.name, c.id, stopped=True, **origin)
-            return "ok"
+            return OK
         if action == "network_disconnect":
             attached = (info.get("NetworkSettings") or {}).get("Networks") or {}
             targets = _targets(networks, tuple(attached))
@@ -218,10 +226,10 @@ class Executor:
             ev.details["networks"] = [r["name"] for r in removed]
             if not targets:
                 ev.details["already"] = True
-            return "ok"
+            return OK
         raise ContainerError(f"unknown action {action!r}")
 
-    def _release(self, name: str, record: dict[str, Any] | None, ev: ActionEvent) -> str:
+    def _release(self, name: str, record: dict[str, Any] | None, ev: ActionEvent) -> Outcome:
         try:
             info = self.engine.inspect(record["id"] if record else name)
         except ContainerNotFound:
@@ -249,9 +257,8 @@ class Executor:
             restored.append(f"connect:{net['name']}")
         ev.details["restored"] = restored
         if not restored:
-            ev.details["_why"] = "nothing to release: no isolation recorded and the container is not paused"
-            return "skipped"
-        return "ok"
+            return Outcome("skipped", "nothing to release: no isolation recorded and the container is not paused")
+        return OK
 
 
 def _targets(wanted: tuple[str, ...], attached: tuple[str, ...]) -> list[str]:

@@ -314,7 +314,6 @@ def _str_list(value: Any, key: str, err) -> list[str]:
 
 
 _HEADER = re.compile(r"^\s*\[\[\s*policy\s*\]\]")
-_ANY_HEADER = re.compile(r"^\s*\[")
 
 
 def _policy_header_lines(text: str) -> list[int]:

@@ -15,7 +15,6 @@ from typing import Any
 # "alerts.suppressed": alerts an alert rate limit kept out of "alerts" (not stored, no container
 # action) that still carry a ban decision; the ban manager reads both topics.
 SUPPRESSED_TOPIC = "alerts.suppressed"
-TOPICS = ("packets", "logs", "alerts", "actions", SUPPRESSED_TOPIC)  # "logs" carries LogChunk events
 
 
 class Subscription:

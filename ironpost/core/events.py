@@ -45,10 +45,6 @@ class Event:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
-    @classmethod
-    def from_json(cls, raw: bytes | str):
-        return cls.from_dict(orjson.loads(raw))
-
 
 @dataclass(slots=True)
 class PacketEvent(Event):
@@ -62,26 +58,6 @@ class PacketEvent(Event):
     length: int = 0
     action: str = "pass"  # pass | drop
     timestamp: float = field(default_factory=time.time)
-    id: str = field(default_factory=new_id)
-    trace_id: str = ""
-
-    def __post_init__(self):
-        if not self.trace_id:
-            self.trace_id = self.id
-
-
-@dataclass(slots=True)
-class LogEntry(Event):
-    kind: ClassVar[str] = "log"
-    message: str
-    timestamp: float = field(default_factory=time.time)
-    host: str = ""
-    process: str = ""
-    pid: int | None = None
-    facility: int | None = None
-    severity: int | None = None
-    source: str = ""  # where it came from: file path, syslog peer, container
-    fields: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_id)
     trace_id: str = ""
 
@@ -169,7 +145,7 @@ class LogChunk(Event):
         return self.data.encode("latin-1")
 
 
-EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (PacketEvent, LogEntry, AlertEvent, ActionEvent, LogChunk)}
+EVENT_TYPES: dict[str, type[Event]] = {c.kind: c for c in (PacketEvent, AlertEvent, ActionEvent, LogChunk)}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

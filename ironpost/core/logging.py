@@ -7,15 +7,12 @@ Authorization: pairs, so a logged config value or error text does not leak a cre
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import re
 import sys
 import time
 
 import orjson
-
-trace_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("trace_id", default="")
 
 TRACE = 5  # the seed's `log_level = "trace"`: below debug, which Python's logging lacks
 logging.addLevelName(TRACE, "TRACE")
@@ -53,7 +50,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact_secrets(record.getMessage()),
         }
-        tid = getattr(record, "trace_id", None) or trace_id_var.get()
+        tid = getattr(record, "trace_id", None)
         if tid:
             out["trace_id"] = tid
         for k, v in record.__dict__.items():
@@ -68,7 +65,7 @@ class PrettyFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%H:%M:%S", time.localtime(record.created))
         extras = " ".join(f"{k}={_clean(v)}" for k, v in record.__dict__.items() if k not in _STD)
-        tid = getattr(record, "trace_id", None) or trace_id_var.get()
+        tid = getattr(record, "trace_id", None)
         line = f"{ts} {record.levelname:<7} {_module_of(record.name):<12} {redact_secrets(record.getMessage())}"
         if extras:
             line += f"  {extras}"

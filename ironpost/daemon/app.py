@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from ironpost import __version__
+from ironpost.core import extensions
 from ironpost.core.bus import Bus
 from ironpost.core.config import Config, load_config
 from ironpost.core.errors import ConfigError, IronpostError
@@ -28,7 +29,7 @@ from ironpost.daemon.http import HttpServer
 from ironpost.daemon.pidfile import PidFile
 from ironpost.daemon.storage_writer import StorageWriter
 from ironpost.daemon.supervisor import Supervisor
-from ironpost.daemon.wiring import MODULES, load_factory
+from ironpost.daemon.wiring import MODULES, build_module
 from ironpost.storage import open_store
 
 log = logging.getLogger("ironpost.daemon")
@@ -87,6 +88,12 @@ class Daemon:
         self.writer = StorageWriter(self.bus, self.store, batch_size=lp.batch_size, flush_interval=lp.flush_interval_secs,
                                     retention_days=st.retention_days)
         writer_task = asyncio.create_task(self.writer.run(), name="storage-writer")
+        ext = extensions.report()  # a broken build is said here, in the daemon's own log format
+        if ext["missing"]:
+            log.error("extensions missing: their pure-Python twins run, about 50x slower; rebuild (make build)",
+                      extra={"missing": ext["missing"]})
+        elif ext["mode"] == "twins":
+            log.info("extensions disabled (IRONPOST_NO_EXTENSIONS): the pure-Python twins run")
         self.ctx = ModuleContext(config=cfg, bus=self.bus, data_dir=cfg.data_dir, store=self.store, log=log)
         self.supervisor = Supervisor(self.ctx)
         self.unavailable: dict[str, str] = {}
@@ -147,7 +154,7 @@ class Daemon:
     # ---- modules -------------------------------------------------------------------------
     def _start_module(self, section: str, cfg: Config) -> None:
         try:
-            module = load_factory(section)(cfg)
+            module = build_module(section, cfg)
         except ModuleUnavailable as exc:
             self.unavailable[section] = str(exc)
             log.warning("module %s unavailable: %s", section, exc)
@@ -240,6 +247,7 @@ class Daemon:
             "alerts_written": self.writer.written,
             "http": f"{self.http.host}:{self.http.port}" if self.http else None,
             "stopping": self.stopping,
+            "extensions": extensions.report(),
         }
 
     def health(self) -> dict[str, Any]:
@@ -250,6 +258,7 @@ class Daemon:
         out: dict[str, float] = {"up": 1, "uptime_seconds": time.time() - self.started}
         out.update(self.bus.metrics())
         out.update(self.store.metrics())
+        out.update(extensions.metrics())
         out["storage_written_total"] = self.writer.written
         out["reloads_total{result=\"applied\"}"] = self.reloads["applied"]
         out["reloads_total{result=\"rejected\"}"] = self.reloads["rejected"]

@@ -67,11 +67,6 @@ class Supervisor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff_max)
 
-    async def restart(self, name: str, module: Any) -> None:
-        """Replace a module (used by reload when a module cannot reload in place)."""
-        await self.stop(name)
-        self.start(module)
-
     async def stop(self, name: str) -> None:
         st = self.modules.pop(name, None)
         if st and st.task and not st.task.done():

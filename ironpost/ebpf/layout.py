@@ -38,11 +38,9 @@ STAT_NAMES.update({
     18: "records_sent",
     19: "handshakes_completed",
 })
-STATS_SLOTS = 20
 
 CONFIG_SAMPLE_RATE = 0
 CONFIG_SCAN_REFRESH_MS = 1  # UDP (source, port) pairs resent under sampling after this long
-CONFIG_SLOTS = 4
 
 # LPM trie keys: u32 prefixlen + address bytes; values: struct block_val {u64 hits; u64 expires_ns}.
 LPM_V4_KEY = struct.Struct("<I4s")

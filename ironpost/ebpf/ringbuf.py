@@ -49,11 +49,6 @@ class RingReader:
         self.bad_size += bad
         return n
 
-    def pending_bytes(self) -> int:
-        cons = int.from_bytes(self._cons[0:8], "little")
-        prod = int.from_bytes(self._ring[0:8], "little")
-        return prod - cons
-
     def discard_all(self) -> int:
         """Skip everything queued (tests, and startup after a crash)."""
         total = 0

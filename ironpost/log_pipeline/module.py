@@ -5,7 +5,9 @@ has `name`, `async run(emit)` and `metrics()`, and calls `await emit(chunk, sour
 lines (LineFramer output; an unterminated last piece counts as one line). Their lines go into a
 bounded LineBuffer ([log_pipeline] buffer_lines, buffer_drop_policy), which one task drains
 through the rules; what is still queued at stop is matched before the module ends. Threshold and dedup
-state lives in Redis when [log_pipeline.storage] redis_url is set, else in memory.
+state comes from `state_factory(config)`, which the daemon's wiring passes in (a shared
+WindowState such as Redis when [log_pipeline.storage] redis_url is set); without one, or when it
+returns None, the state is kept in this process.
 """
 
 from __future__ import annotations
@@ -13,31 +15,28 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Callable
 
 from ironpost.core.bus import SUPPRESSED_TOPIC
 from ironpost.core.config import Config
 from ironpost.core.errors import LogPipelineError
 from ironpost.core.events import LogChunk
 from ironpost.core.module import ModuleContext
+from ironpost.core.window import WindowState
 from ironpost.log_pipeline.buffer import LineBuffer
 from ironpost.log_pipeline.pipeline import Pipeline
 from ironpost.log_pipeline.rules.loader import load_rules_strict
 
 log = logging.getLogger("ironpost.log_pipeline")
 PACKET_BATCH = 10_000
+StateFactory = Callable[[Config], WindowState | None]
 
 
-def build_state(config: Config) -> Any:
-    url = config.section("log_pipeline.storage").redis_url
-    if url:
-        from ironpost.storage.redis_state import RedisState  # lazy: redis only when configured
-
-        return RedisState(url, "ironpost:lp:")
-    return None  # in-process: the pipeline keeps it (in the compiled matcher where it can)
+def in_process_state(config: Config) -> WindowState | None:
+    return None  # the pipeline keeps it (in the compiled matcher where it can)
 
 
-def build_pipeline(config: Config, state: Any) -> Pipeline:
+def build_pipeline(config: Config, state: WindowState | None) -> Pipeline:
     """Load the rules directory (every problem raised at once) and build the engine."""
     sec = config.section("log_pipeline")
     rules_dir = Path(sec.rules_dir)
@@ -46,8 +45,7 @@ def build_pipeline(config: Config, state: Any) -> Pipeline:
     else:
         log.warning("rules directory missing; running with no rules", extra={"rules_dir": str(rules_dir)})
         rules = []
-    return Pipeline(rules, year=sec.year or None, state=state, max_line=sec.max_line_bytes,
-                    json_max_depth=sec.json_max_depth, max_groups=sec.max_groups, formats=sec.formats)
+    return Pipeline.from_section(rules, sec, state=state)
 
 
 def _collectors(config: Config, data_dir: Path) -> list:
@@ -62,8 +60,9 @@ def _collectors(config: Config, data_dir: Path) -> list:
 class LogPipelineModule:
     name = "log_pipeline"
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, state_factory: StateFactory = in_process_state):
         self.config = config
+        self.state_factory = state_factory
         self.pipeline: Pipeline | None = None
         self.collectors: list = []
         self._bus = None
@@ -75,8 +74,7 @@ class LogPipelineModule:
 
     async def run(self, ctx: ModuleContext) -> None:
         self._bus = ctx.bus
-        state = build_state(self.config)
-        self.pipeline = build_pipeline(self.config, state)
+        self.pipeline = build_pipeline(self.config, self.state_factory(self.config))
         log.info("log pipeline started", extra={"rules": len(self.pipeline.rules)})
         sources = self.config.section("log_pipeline").sources
         subs = []
@@ -179,7 +177,7 @@ class LogPipelineModule:
     async def reload(self, config: Config) -> None:
         """New rules (or rules_dir) take effect at once."""
         # shared (Redis) state survives a reload as is; in-process counts start afresh with the new rules
-        self.pipeline = build_pipeline(config, build_state(config))  # raises RuleError: the old pipeline stays
+        self.pipeline = build_pipeline(config, self.state_factory(config))  # raises RuleError: the old pipeline stays
         self.config = config
         sec = config.section("log_pipeline")
         self.buffer.max_lines, self.buffer.drop_policy = sec.buffer_lines, sec.buffer_drop_policy

@@ -15,6 +15,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from ironpost.core.events import AlertEvent, PacketEvent
+from ironpost.core.window import WindowState
 from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
 from ironpost.log_pipeline.buckets.sessions import SessionTable
 from ironpost.log_pipeline.parsers import parse
@@ -122,7 +123,7 @@ def current_year_month() -> tuple[int, int]:
 
 
 class Pipeline:
-    def __init__(self, rules: list[Rule], *, year: int | None = None, state: Any = None, max_line: int = 65536,
+    def __init__(self, rules: list[Rule], *, year: int | None = None, state: WindowState | None = None, max_line: int = 65536,
                  json_max_depth: int = 32, matcher_impl=None, max_groups: int = 100_000, fast_thresholds: bool = True,
                  clock: Callable[[], float] = time.time, formats: dict[str, str] | None = None):
         """state: a WindowState shared with others (Redis); None keeps it in this process, where
@@ -162,9 +163,15 @@ class Pipeline:
         self.alerts: Counter[str] = Counter()
         self._want = want_mask(needed_fields(self.compiled.log_rules, self.compiled.py_conditions))
 
-    @property
-    def state(self):
-        return self.thresholds.state
+    @classmethod
+    def from_section(cls, rules: list[Rule], sec: Any, *, state: WindowState | None = None, year: int | None = None,
+                     fast_thresholds: bool = True, formats: dict[str, str] | None = None) -> "Pipeline":
+        """The pipeline as the daemon runs it, with the limits of a [log_pipeline] section.
+        The daemon (module.build_pipeline) and `cli rules test|explain` build theirs here;
+        formats, when given, replaces the section's (`--format`)."""
+        return cls(rules, year=year or sec.year or None, state=state, max_line=sec.max_line_bytes,
+                   json_max_depth=sec.json_max_depth, max_groups=sec.max_groups, fast_thresholds=fast_thresholds,
+                   formats=sec.formats if formats is None else formats)
 
     def _year(self) -> tuple[int, int]:
         if self.year is not None:

@@ -131,19 +131,6 @@ class PostgresStore(Store):
             except psycopg.Error as exc:
                 raise self._fail("write", exc) from exc
 
-    def write_alerts_rowwise(self, alerts: list[AlertEvent]) -> None:
-        """One INSERT round trip per alert: the naive baseline the benchmark compares with."""
-        with self._lock:
-            conn = self._connection()
-            try:
-                for a in alerts:
-                    with conn.transaction():
-                        conn.execute(
-                            f"INSERT INTO ironpost_alerts ({_ALERT_COLS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO NOTHING",
-                            (a.id, a.timestamp, a.rule_id, a.severity, SEVERITY_RANK[a.severity], a.src_ip, a.trace_id, Jsonb(a.to_dict())))
-            except psycopg.Error as exc:
-                raise self._fail("write", exc) from exc
-
     def _query(self, sql: str, args: list) -> list[dict[str, Any]]:
         with self._lock:
             conn = self._connection()

@@ -1,6 +1,6 @@
 """Threshold and dedup state in Redis, so that several daemons see one attacker.
 
-Implements the rule engine's WindowState protocol (hit, clear, first_seen, mark_once) with
+Meets the WindowState contract (ironpost.core.window: hit, clear, first_seen, mark_once) with
 one Lua script per call, so each update is atomic across daemons and costs one round trip.
 Windows run on EVENT time (the log's timestamp), like the in-memory state, so a replayed
 file gives the same result; key expiry (wall time) only bounds memory: every key gets a TTL of
@@ -16,6 +16,7 @@ import os
 import redis
 
 from ironpost.core.errors import StorageError
+from ironpost.core.window import WindowState
 
 # KEYS[1] window zset; ARGV: ts, window, member, ttl_ms, max_events.
 # Same rules as the in-memory MemoryState: events older than (newest - window) are dropped,
@@ -54,7 +55,7 @@ return fresh
 """
 
 
-class RedisState:
+class RedisState(WindowState):
     def __init__(self, url: str, prefix: str = "ironpost:lp", *, ttl_slack: float = 60.0, max_events: int = 4096,
                  timeout: float = 2.0):
         self.prefix = prefix.rstrip(":")

@@ -5,7 +5,7 @@ import orjson
 from typer.testing import CliRunner
 
 from ironpost.cli import app
-from ironpost.core.logging import setup_logging, trace_id_var
+from ironpost.core.logging import setup_logging
 
 runner = CliRunner()
 
@@ -57,12 +57,8 @@ def test_every_command_has_help_with_an_example():
 def test_json_logs_carry_level_module_and_trace_id():
     buf = io.StringIO()
     setup_logging("info", "json", stream=buf)
-    token = trace_id_var.set("abc123")
-    try:
-        logging.getLogger("ironpost.log_pipeline.rules").warning("rule fired", extra={"rule_id": "ssh"})
-        logging.getLogger("ironpost.daemon").debug("hidden at info")
-    finally:
-        trace_id_var.reset(token)
+    logging.getLogger("ironpost.log_pipeline.rules").warning("rule fired", extra={"rule_id": "ssh", "trace_id": "abc123"})
+    logging.getLogger("ironpost.daemon").debug("hidden at info", extra={"trace_id": "abc123"})
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1
     rec = orjson.loads(lines[0])

@@ -4,14 +4,14 @@ import orjson
 import pytest
 
 from ironpost.core.bus import Bus
-from ironpost.core.events import ActionEvent, AlertEvent, LogEntry, PacketEvent, event_from_dict, severity_at_least
+from ironpost.core.events import ActionEvent, AlertEvent, LogChunk, PacketEvent, event_from_dict, severity_at_least
 
 
 def test_events_roundtrip_through_json_with_trace_ids():
     pkt = PacketEvent(src_ip="10.200.0.2", dst_ip="10.200.0.1", dst_port=22, tcp_flags=0x02)
     alert = AlertEvent(rule_id="syn_flood", title="SYN flood", severity="high", trace_id=pkt.trace_id, src_ip=pkt.src_ip)
     action = ActionEvent(action="block", target=pkt.src_ip, alert_id=alert.id, trace_id=alert.trace_id)
-    for ev in (pkt, alert, action, LogEntry(message="hello", fields={"a": {"b": 1}})):
+    for ev in (pkt, alert, action, LogChunk.from_bytes(b"hello\xff\n", "/var/log/x")):
         again = event_from_dict(orjson.loads(ev.to_json()))
         assert again == ev and type(again) is type(ev)
     assert action.trace_id == alert.trace_id == pkt.trace_id == pkt.id

@@ -10,3 +10,4 @@ if str(ROOT / "bench") not in sys.path:
 
 FIXTURES = ROOT / "tests" / "fixtures" / "logs"
 RULES = ROOT / "rules"
+PACKET_RULES = ROOT / "tests" / "fixtures" / "rules" / "packets"  # packet rules for the engine; none ship

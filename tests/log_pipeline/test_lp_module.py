@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from lp_support import RULES
+from lp_support import PACKET_RULES, RULES
 from ironpost.log_pipeline.rules.loader import load_rules_strict
 from ironpost.core.bus import Bus
 from ironpost.core.config import parse_config
@@ -41,6 +41,8 @@ async def start_on_bus(config, tmp_path):
 def test_packets_and_lines_to_alerts_reload_and_control(tmp_path):
     rules_dir = tmp_path / "rules"
     shutil.copytree(RULES, rules_dir)
+    for f in PACKET_RULES.glob("*.yaml"):  # packet events through rules the user wrote
+        shutil.copy(f, rules_dir)
     config = cfg(rules_dir, tmp_path, year=2016)
 
     async def main():

@@ -98,13 +98,15 @@ def test_failing_shared_state_falls_back_to_local_counting():
 def test_module_uses_redis_when_configured(redis_state, tmp_path):
     redis_state()  # skips when Redis or RedisState is missing
     from ironpost.core.config import parse_config
-    from ironpost.log_pipeline.module import build_pipeline, build_state
+    from ironpost.daemon.wiring import build_module, window_state
+    from ironpost.log_pipeline.module import build_pipeline
     from ironpost.storage.redis_state import RedisState
 
     cfg = parse_config({"general": {"data_dir": str(tmp_path)},
                         "log_pipeline": {"rules_dir": str(RULES), "year": 2016},
                         "log_pipeline.storage": {"redis_url": support.REDIS_URL}}, environ={})
-    state = build_state(cfg)
+    assert build_module("log_pipeline", cfg).state_factory is window_state  # the daemon hands it in
+    state = window_state(cfg)
     assert isinstance(state, RedisState)
     pipe = build_pipeline(cfg, state)
     assert not pipe.agg_rules  # shared state: every threshold goes through Redis

@@ -7,7 +7,7 @@ import pytest
 
 import lp_support  # noqa: F401  (puts bench/ on sys.path)
 import authlog
-from lp_support import RULES
+from lp_support import PACKET_RULES, RULES
 from ironpost.core.events import PacketEvent
 from ironpost.log_pipeline.pipeline import Pipeline
 from ironpost.log_pipeline.rules import load_rules
@@ -172,8 +172,15 @@ def syn(src, dst, port, ts, flags=2):
     return PacketEvent(src_ip=src, dst_ip=dst, dst_port=port, src_port=40000, protocol="tcp", tcp_flags=flags, timestamp=ts)
 
 
-def test_port_scan_from_packet_events(rules):
-    pipe = Pipeline(only(rules, "port_scan"), year=2024)
+@pytest.fixture(scope="module")
+def packet_rules():
+    rs, problems = load_rules(PACKET_RULES)
+    assert not problems
+    return rs
+
+
+def test_port_scan_from_packet_events(packet_rules):
+    pipe = Pipeline(only(packet_rules, "port_scan"), year=2024)
     alerts = []
     for i, port in enumerate(range(20, 60)):
         alerts += pipe.process_packet(syn("10.200.0.2", "10.200.0.1", port, 1000 + i * 0.1))
@@ -185,8 +192,8 @@ def test_port_scan_from_packet_events(rules):
     assert alerts[0].trace_id and alerts[0].count == 20
 
 
-def test_syn_flood_from_packet_events(rules):
-    pipe = Pipeline(only(rules, "syn_flood"), year=2024)
+def test_syn_flood_from_packet_events(packet_rules):
+    pipe = Pipeline(only(packet_rules, "syn_flood"), year=2024)
     alerts = []
     for i in range(1500):
         alerts += pipe.process_packet(syn(f"10.200.{i % 200}.{i % 250}", "10.200.0.1", 80, 2000 + i * 0.0005))

@@ -425,17 +425,14 @@ def test_log_format_pretty_and_json(seed):
     import io
     import logging
 
-    from ironpost.core.logging import setup_logging, trace_id_var
+    from ironpost.core.logging import setup_logging
 
     log = logging.getLogger("ironpost.seed")
     for fmt in ("json", "pretty"):
         buf = io.StringIO()
         setup_logging("info", fmt, stream=buf)
-        token = trace_id_var.set("0123456789abcdef0123456789abcdef")
-        try:
-            log.info("store at postgresql://ironpost:hunter2@db/ironpost unreachable", extra={"dsn_hint": "password=hunter2"})
-        finally:
-            trace_id_var.reset(token)
+        log.info("store at postgresql://ironpost:hunter2@db/ironpost unreachable",
+                 extra={"dsn_hint": "password=hunter2", "trace_id": "0123456789abcdef0123456789abcdef"})
         out = buf.getvalue()
         assert "hunter2" not in out and "ironpost:***@db" in out and "password=***" in out
         if fmt == "json":

@@ -8,8 +8,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-_MISSING = object()
-
 
 @dataclass(frozen=True)
 class Field:

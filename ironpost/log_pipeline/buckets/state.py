@@ -1,38 +1,18 @@
-"""Sliding-window state for thresholds and dedup, keyed by rule and group.
+"""MemoryState: the in-process WindowState (ironpost.core.window), keyed by rule and group.
 
-WindowState is the contract: the in-memory MemoryState here, and RedisState
-(ironpost/storage/redis_state.py) so that two daemons see one attacker. Times are EVENT
-times (the log's own timestamp), so a replayed file gives the same alerts as live traffic.
-
-  hit(key, ts, window) -> int     record an event at ts; return how many of the key's events
-                                  lie in [ts - window, ts]
-  clear(key)                      forget the key's events and mark
-  first_seen(key) -> float|None   earliest event of the key still in its window
-  mark_once(key, ts, window) -> bool
-                                  True when the key was not marked within `window` before ts;
-                                  the mark is (re)set to ts on every call, so a burst that keeps
-                                  going stays one incident until it has been quiet for `window`
+The reference implementation of the contract: RedisState and the compiled matcher's inline
+window counters are checked against it.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from typing import Protocol, runtime_checkable
+
+from ironpost.core.window import WindowState
 
 
-@runtime_checkable
-class WindowState(Protocol):
-    def hit(self, key: str, ts: float, window: float) -> int: ...
-
-    def clear(self, key: str) -> None: ...
-
-    def first_seen(self, key: str) -> float | None: ...
-
-    def mark_once(self, key: str, ts: float, window: float) -> bool: ...
-
-
-class MemoryState:
+class MemoryState(WindowState):
     """Bounded in-process state: at most max_keys groups (least recently used evicted and
     counted), at most max_events timestamps per group, expired groups swept as time advances."""
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from ironpost.core.errors import StorageError
-from ironpost.log_pipeline.buckets.state import MemoryState, WindowState
+from ironpost.core.window import WindowState
+from ironpost.log_pipeline.buckets.state import MemoryState
 from ironpost.log_pipeline.rules.model import Rule
 
 
@@ -43,7 +43,7 @@ def group_values(rule: Rule, rec: dict) -> dict:
 
 
 class ThresholdEngine:
-    def __init__(self, state: Any = None):
+    def __init__(self, state: WindowState | None = None):
         self.state: WindowState = state if state is not None else MemoryState()
         # when a shared state (Redis) fails, counting goes on locally rather than stopping
         self.fallback = MemoryState()
@@ -93,7 +93,7 @@ class ThresholdEngine:
             self.state_errors += 1
             return self._decide(self.fallback, rule, rec, ts)
 
-    def _decide(self, state: Any, rule: Rule, rec: dict, ts: float) -> Decision:
+    def _decide(self, state: WindowState, rule: Rule, rec: dict, ts: float) -> Decision:
         group = group_values(rule, rec)
         t = rule.threshold
         if t is None:

@@ -6,7 +6,6 @@ import os
 import socket
 from urllib.parse import urlsplit
 
-import pytest
 import redis
 
 import support
@@ -14,8 +13,8 @@ from collector_support import run_uv, stop, wait_until
 from ironpost.core.bus import Bus
 from ironpost.core.config import parse_config
 from ironpost.core.module import ModuleContext
-
-module = pytest.importorskip("ironpost.log_pipeline.module", reason="LogPipelineModule lives on the engine branch")
+from ironpost.daemon.wiring import build_module
+from ironpost.log_pipeline import module
 
 RULE = """id: ssh_brute_force
 title: SSH brute force
@@ -59,7 +58,8 @@ def make_config(tmp_path, name, **lp):
 async def start(config, data):
     bus = Bus(1000)
     alerts = bus.subscribe("alerts", "test")
-    mod = module.LogPipelineModule(config)
+    mod = build_module("log_pipeline", config)  # as the daemon builds it: wiring hands in the state backend
+    assert isinstance(mod, module.LogPipelineModule)
     task = asyncio.create_task(mod.run(ModuleContext(config=config, bus=bus, data_dir=data)))
     await wait_until(lambda: mod.collectors and all(getattr(c, "started", None) is None or c.started.is_set() for c in mod.collectors),
                      what="collectors listening")
