@@ -14,8 +14,8 @@ from collector_support import run_uv, stop, wait_until
 from ironpost.core.bus import Bus
 from ironpost.core.config import parse_config
 from ironpost.core.module import ModuleContext
+from ironpost.log_pipeline import module
 
-module = pytest.importorskip("ironpost.log_pipeline.module", reason="LogPipelineModule lives on the engine branch")
 
 RULE = """id: ssh_brute_force
 title: SSH brute force
