@@ -7,6 +7,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import pytest  # noqa: E402
 
+# Under IRONPOST_NO_SKIP=1 any skip (importorskip, skip marks, pytest.skip) fails the run.
+from no_skip import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402,F401
+
 
 @pytest.fixture
 def daemon_proc(tmp_path):

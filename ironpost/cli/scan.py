@@ -36,6 +36,10 @@ def sbom(
     min_severity: Optional[str] = typer.Option(None, "--min-severity", help="report findings at or above this (overrides sbom.min_severity)"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the report here instead of stdout"),
     exclude: list[str] = typer.Option([], "--exclude", help="glob of paths to skip (added to sbom.exclude)"),
+    workspace: Optional[bool] = typer.Option(
+        None, "--include-workspace-crates/--exclude-workspace-crates",
+        help="match Cargo workspace crates named like a published crate (reported as \"workspace crate\"); "
+             "default: sbom.include_workspace_crates (true)"),
     db: Optional[Path] = typer.Option(None, "--db", help="vulnerability database (default: sbom.vuln_db_path)"),
     progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="progress on stderr (default: when stderr is a terminal)"),
     config: Optional[Path] = typer.Option(None, "--config", help="config file (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml)"),
@@ -69,7 +73,8 @@ def sbom(
         threshold = min_severity or sec.min_severity
         show_unknown = sec.show_unknown if min_severity is None else True
         show_progress = sys.stderr.isatty() if progress is None else progress
-        kwargs = {"exclude": [*sec.exclude, *exclude], "min_severity": threshold, "show_unknown": show_unknown}
+        kwargs = {"exclude": [*sec.exclude, *exclude], "min_severity": threshold, "show_unknown": show_unknown,
+                  "include_workspace": sec.include_workspace_crates if workspace is None else workspace}
         if show_progress:
             with Progress(TextColumn("scanning lockfiles"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                           TextColumn("{task.description}"), console=err, transient=True) as bar:

@@ -9,6 +9,12 @@ lies in a range: events sorted by version ("introduced: 0" first), walking them:
 affected, fixed ≤ v → not, last_affected < v → not; a range with `limit` events applies only to
 versions below some limit ("*" is infinity). GIT ranges are skipped (counted); withdrawn records
 are skipped (counted).
+
+Workspace crates (Cargo.lock members without `source`) are the project's own code. When one has the
+name of a published crate, an advisory for that crate is about the code being shipped, so it is
+matched and its finding marked `workspace` (osv-scanner does the same); `include_workspace=False`
+leaves them out (counted). Other local packages (npm/yarn workspaces, the root project) are never
+matched: their names are not claims on a registry name.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class Finding:
     purl: str
     direct: bool
     informational: str | None = None
+    workspace: bool = False  # a workspace crate of the scanned project, not a dependency fetched from crates.io
 
     @property
     def key(self) -> str:
@@ -60,6 +67,7 @@ class MatchStats:
     git_ranges_skipped: int = 0
     unparseable_versions: int = 0
     unparseable_ranges: int = 0
+    workspace_crates_excluded: int = 0
     findings: int = 0
 
 
@@ -149,17 +157,28 @@ def is_affected(version: str, vkey: Any, c: _Compiled) -> bool:
     return in_ranges(vkey, c.ranges)
 
 
+# ecosystems whose lockfile members carry a registry name: a member named like a published package is it
+WORKSPACE_ECOSYSTEMS = frozenset({"crates.io"})
+
+
 class Matcher:
-    def __init__(self, db: VulnDB):
+    def __init__(self, db: VulnDB, include_workspace: bool = True):
         self.db = db
+        self.include_workspace = include_workspace
 
     def match(self, packages: Iterable[Package]) -> tuple[list[Finding], MatchStats]:
         stats = MatchStats()
         groups: dict[tuple[str, str], list[Package]] = {}
         for p in packages:
             stats.packages += 1
-            if p.local or not p.version:
+            if not p.version:
                 continue
+            if p.local:
+                if p.ecosystem not in WORKSPACE_ECOSYSTEMS:
+                    continue
+                if not self.include_workspace:
+                    stats.workspace_crates_excluded += 1
+                    continue
             groups.setdefault(package_key(p.ecosystem, p.name), []).append(p)
         stats.distinct_packages = len(groups)
         rows = self.db.affected_for(groups.keys())
@@ -198,7 +217,7 @@ class Matcher:
                 advisory_id=c.advisory_id, aliases=a.get("aliases", []), summary=a.get("summary", ""),
                 ecosystem=p.ecosystem, package=p.name, version=p.version, severity=a.get("severity", "unknown"),
                 score=a.get("score"), fixed=_fixed_list(c.fixed, p.ecosystem), lockfile=p.lockfile, purl=p.purl,
-                direct=p.direct, informational=a.get("informational"),
+                direct=p.direct, informational=a.get("informational"), workspace=p.local,
             ))
         findings.sort(key=lambda f: (f.lockfile, f.ecosystem, f.package, f.version, f.advisory_id))
         stats.findings = len(findings)

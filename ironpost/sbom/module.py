@@ -93,7 +93,8 @@ class SbomModule:
             db_path = vulndb_path(self._config)
             try:
                 res: ScanResult = await asyncio.to_thread(
-                    scan, dirs, db_path, exclude=list(sec.exclude), min_severity=sec.min_severity, show_unknown=sec.show_unknown)
+                    scan, dirs, db_path, exclude=list(sec.exclude), min_severity=sec.min_severity, show_unknown=sec.show_unknown,
+                    include_workspace=sec.include_workspace_crates)
             except SbomError:
                 self._m["sbom_scan_errors_total"] += 1
                 raise

@@ -14,6 +14,7 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note", "unknown": "warning"}
 # GitHub code scanning reads `security-severity` as a CVSS-like number; used when the record has no score.
 _NOMINAL = {"critical": 9.5, "high": 8.0, "medium": 5.5, "low": 2.0, "info": 0.0, "unknown": 5.0}
+WORKSPACE_LABEL = "workspace crate"
 _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim", "unknown": "magenta"}
 
 
@@ -25,6 +26,7 @@ def to_json(res: ScanResult) -> dict[str, Any]:
                 "advisory_id": f.advisory_id, "aliases": f.aliases, "summary": f.summary, "ecosystem": f.ecosystem,
                 "package": f.package, "version": f.version, "purl": f.purl, "severity": f.severity, "score": f.score,
                 "fixed_versions": f.fixed, "lockfile": f.lockfile, "direct": f.direct,
+                "workspace": f.workspace,
             }
             for f in res.findings
         ],
@@ -60,14 +62,15 @@ def to_sarif(res: ScanResult, base: str | None = None, version: str = "0.1.0") -
                 "properties": {"security-severity": f"{score:.1f}", "tags": ["security", "vulnerability", f.ecosystem], "aliases": f.aliases},
             }
         fix = f"; fixed in {', '.join(f.fixed)}" if f.fixed else "; no fixed version"
+        mine = f" ({WORKSPACE_LABEL}: the scanned project's own code)" if f.workspace else ""
         results.append({
             "ruleId": f.advisory_id,
             "ruleIndex": list(rules).index(f.advisory_id),
             "level": _LEVEL[f.severity],
-            "message": {"text": f"{f.package} {f.version} ({f.ecosystem}) is affected by {f.advisory_id} [{f.severity}]{fix}"},
+            "message": {"text": f"{f.package} {f.version} ({f.ecosystem}) is affected by {f.advisory_id} [{f.severity}]{fix}{mine}"},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(f.lockfile, base)}, "region": {"startLine": 1}}}],
             "partialFingerprints": {"ironpostFinding/v1": f"{f.advisory_id}:{f.ecosystem}:{f.package}:{f.version}"},
-            "properties": {"severity": f.severity, "purl": f.purl, "fixedVersions": f.fixed},
+            "properties": {"severity": f.severity, "purl": f.purl, "fixedVersions": f.fixed, "workspace": f.workspace},
         })
     notifications = [
         {"level": "error", "message": {"text": str(e)}, "locations": [{"physicalLocation": {"artifactLocation": {"uri": _uri(e.file, base)}, **({"region": {"startLine": e.line}} if e.line else {})}}]}
@@ -88,6 +91,6 @@ def table(res: ScanResult) -> Table:
         t.add_column(col, overflow="fold")
     order = {"critical": 0, "high": 1, "medium": 2, "unknown": 3, "low": 4, "info": 5}
     for f in sorted(res.findings, key=lambda f: (order.get(f.severity, 9), f.package, f.advisory_id)):
-        t.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.advisory_id, ", ".join(f.aliases), f"{f.package} ({f.ecosystem})",
+        t.add_row(f"[{_STYLE[f.severity]}]{f.severity}[/]", f.advisory_id, ", ".join(f.aliases), f"{f.package} ({f.ecosystem}{', ' + WORKSPACE_LABEL if f.workspace else ''})",
                   f.version, ", ".join(f.fixed) or "-", f.lockfile)
     return t

@@ -43,6 +43,7 @@ class ScanResult:
             "errors": [str(e) for e in self.errors],
             "withdrawn_skipped": self.stats.withdrawn_skipped,
             "git_ranges_skipped": self.stats.git_ranges_skipped,
+            "workspace_crates_excluded": self.stats.workspace_crates_excluded,
             "seconds": round(self.seconds, 3),
         }
 
@@ -80,14 +81,16 @@ def keep(f: Finding, min_severity: str, show_unknown: bool = True) -> bool:
 
 
 def scan(dirs: Iterable[str | os.PathLike], db_path: str | os.PathLike, *, exclude: Iterable[str] = (),
-         min_severity: str = "unknown", show_unknown: bool = True, progress: Progress | None = None) -> ScanResult:
+         min_severity: str = "unknown", show_unknown: bool = True, include_workspace: bool = True,
+         progress: Progress | None = None) -> ScanResult:
+    """include_workspace: match workspace crates named like a published crate (see matching)."""
     t0 = time.perf_counter()
     if not Path(db_path).exists():
         raise SbomError(f"no vulnerability database at {db_path}: run `ironpost cli db import PATH` first")
     res = collect(dirs, exclude, progress)
     try:
         with VulnDB(db_path) as db:
-            findings, res.stats = Matcher(db).match(res.packages)
+            findings, res.stats = Matcher(db, include_workspace).match(res.packages)
     except sqlite3.Error as exc:
         raise SbomError(f"vulnerability database {db_path} unreadable: {exc}; re-import it with `ironpost cli db import PATH`") from None
     res.findings = [f for f in findings if keep(f, min_severity, show_unknown)]

@@ -102,7 +102,7 @@ def test_missing_pins_is_a_clear_failure(tmp_path, monkeypatch):
 
 
 def test_goes_through_the_daemon_when_it_runs(env, loader, veth, tmp_path):
-    control = pytest.importorskip("ironpost.daemon.control", reason="daemon control socket not on this branch yet")
+    from ironpost.daemon import control
     from ironpost.core.bus import Bus
     from ironpost.core.config import parse_config
     from ironpost.core.module import ModuleContext

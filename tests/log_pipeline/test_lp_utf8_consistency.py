@@ -5,10 +5,10 @@ UTF-8); patterns are made byte-exact instead (rules/model.py hs_regex, hs_escape
 
 import re
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import support
 from ironpost.core.extensions import compiled
 from ironpost.log_pipeline import matcher_py as twin
 from ironpost.log_pipeline.pipeline import Pipeline
@@ -76,8 +76,7 @@ def test_explain_and_daemon_agree(data, field, caseless, negate, user, tail, imp
 @settings(max_examples=200, deadline=None)
 @given(condition, st.booleans(), word, st.sampled_from([b"", b" \xff", b" caf\xc3\xa9"]))
 def test_compiled_matcher_and_twin_agree_on_non_ascii(cond, caseless, user, tail):
-    if ext is None:
-        pytest.skip("ironpost._ext.matcher not built")
+    support.need(ext is not None, "ironpost._ext.matcher not built: python setup.py build_ext --inplace")
     op, value = cond
     c = Condition("user", op, value, frozenset({"case_insensitive"} if caseless else ()))
     pats = [(c.hs_pattern(), caseless, 6, 0)]

@@ -120,11 +120,15 @@ def test_one_finding_per_advisory_even_with_two_affected_entries(tmp_path):
     assert [f.advisory_id for f in findings] == ["T-11"]
 
 
-def test_local_packages_are_not_matched(tmp_path):
+def test_workspace_crates_are_matched_marked_unless_excluded(tmp_path):
+    """A workspace crate named like a published one is the shipped code (see test_sbom_workspace)."""
     db = VulnDB(tmp_path / "v.sqlite")
     db.import_records([("r", rec("T-12", "crates.io", "app", sem(("introduced", "0"))))])
-    findings, _ = Matcher(db).match([Package("app", "0.1.0", "crates.io", "pkg:cargo/app@0.1.0", local=True)])
-    assert findings == []
+    member = Package("app", "0.1.0", "crates.io", "pkg:cargo/app@0.1.0", local=True)
+    findings, _ = Matcher(db).match([member])
+    assert [(f.advisory_id, f.workspace) for f in findings] == [("T-12", True)]
+    findings, stats = Matcher(db, include_workspace=False).match([member])
+    assert findings == [] and stats.workspace_crates_excluded == 1
 
 
 def test_semver_key_ordering_matches_spec():

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import support
 from ironpost.cli.sbom import app as sbom_app
 from ironpost.sbom import cyclonedx, spdx
 from ironpost.sbom.lockfiles import parse_file
@@ -151,7 +152,7 @@ def _install_peer() -> Path:
             subprocess.run(["npm", "install", "--prefix", str(PEER_DIR), "--no-audit", "--no-fund", "--ignore-scripts",
                             f"@cyclonedx/cyclonedx-npm@{PEER_VERSION}"], check=True, capture_output=True, timeout=240)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            pytest.skip(f"could not install @cyclonedx/cyclonedx-npm from the npm registry: {exc}")
+            support.need(False, f"could not install @cyclonedx/cyclonedx-npm from the npm registry: {exc}")
     return exe
 
 
@@ -159,8 +160,8 @@ def _install_peer() -> Path:
 @pytest.mark.parametrize("project", ["npm-parity", "npm-parity-big-v3", "npm-parity-big-v2"])
 def test_peer_parity_with_cyclonedx_npm(tmp_path, fixtures, project):
     """Same set of purls as the reference CycloneDX generator for npm, on real lockfiles."""
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        pytest.skip("npm/node not installed: the peer @cyclonedx/cyclonedx-npm cannot run")
+    support.need(shutil.which("npm") is not None and shutil.which("node") is not None,
+                 "npm/node not installed: the peer @cyclonedx/cyclonedx-npm cannot run")
     exe = _install_peer()
     work = tmp_path / "proj"
     shutil.copytree(fixtures / project, work)

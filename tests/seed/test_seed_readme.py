@@ -488,7 +488,7 @@ def test_units_capabilities_are_enough_for_syslog_on_514_and_a_protected_auth_lo
             u.bind(("127.0.0.1", 514))
             t.bind(("127.0.0.1", 514))
         except OSError:
-            pytest.skip("127.0.0.1:514 is in use on this machine")
+            support.need(False, "127.0.0.1:514 is in use on this machine")
     caps = _capabilities(ROOT / "packaging" / "ironpost.service")
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "ssh_brute_force.yaml").write_text(RULE_YAML)

@@ -4,7 +4,9 @@ Files are tracked by identity (device, inode), not by name, so that:
 - rename rotation (auth.log -> auth.log.1, new auth.log) keeps draining the old file for a short
   grace period (writers often log a few more lines before they reopen) and picks up the new one
   from its first byte;
-- copytruncate (the file shrinks under us) restarts that file at offset 0;
+- copytruncate (the file shrinks under us) restarts that file at offset 0, after reading what we
+  had not read yet from the copy (a sibling file whose first bytes are the ones we fingerprinted),
+  so lines written just before the truncation, or while we were stopped, are not lost;
 - a file that appears while we run is read from its first byte.
 
 Offsets are saved (atomic replace) in a JSON file in data_dir, and only for lines `emit` has
@@ -81,9 +83,12 @@ class FileTail:
         self._unreadable: set[str] = set()
         self._had_offsets = False
         self._dirty = False
+        # (directory, head_len, head_crc, offset, key): unread rests of truncated files to find in their copies
+        self._copies: list[tuple[str, int, int, int, str]] = []
         self._stats = dict.fromkeys(
             ("lines_total", "bytes_total", "cut_lines_total", "rotations_total", "truncations_total",
-             "files_opened_total", "errors_total", "offset_saves_total"), 0)
+             "files_opened_total", "errors_total", "offset_saves_total", "copy_recoveries_total",
+             "copy_recovered_lines_total"), 0)
 
     # --- the collector interface ---------------------------------------------------------
     async def run(self, emit: Emit) -> None:
@@ -95,6 +100,9 @@ class FileTail:
                 first = False
                 for t in list(self._files.values()):
                     self._check_truncated(t)  # before reading, so nothing of a rewritten file is read at the old offset
+                while self._copies:
+                    await self._read_copy(*self._copies.pop(0), emit)
+                for t in list(self._files.values()):
                     await self._drain(t, emit)
                     if t.gone_since is not None and time.monotonic() - t.gone_since >= self.config.rotate_grace:
                         await self._close(t, emit)
@@ -152,6 +160,10 @@ class FileTail:
         skipping = False
         if rec is not None and rec["offset"] <= size and _head_crc(fh, rec["head_len"]) == rec["head"]:
             pos, skipping = rec["offset"], rec.get("skipping", False)
+        elif rec is not None and rec.get("head_len"):
+            # same inode, but shorter than our offset or other first bytes: truncated while we were stopped
+            self._copies.append((os.path.dirname(path) or ".", rec["head_len"], rec["head"], rec["offset"], key))
+            pos = 0
         elif rec is None and first and not self._had_offsets and self.config.start_at == "end":
             pos = size
             # start after the last complete line so a half-written one is read whole
@@ -200,6 +212,8 @@ class FileTail:
         if size < t.pos or regrown:
             self._stats["truncations_total"] += 1
             log.info("file truncated, reading from the start", extra={"path": t.path})
+            if t.head_len:
+                self._copies.append((os.path.dirname(t.path) or ".", t.head_len, t.head_crc, t.committed, t.key))
             t.fh.seek(0)
             t.pos = t.committed = 0
             t.framer = LineFramer(self.config.max_line)
@@ -208,6 +222,51 @@ class FileTail:
         elif t.head_len < _HEAD and t.committed > t.head_len:
             t.head_len = min(t.committed, _HEAD)
             t.head_crc = _head_crc(t.fh, t.head_len)
+
+    async def _read_copy(self, directory: str, head_len: int, head_crc: int, offset: int, key: str, emit: Emit) -> None:
+        """copytruncate: the lines after `offset` that we had not read went into the copy. Find it
+        (a regular file beside the original, another inode, same first bytes, at least `offset`
+        long; the newest if several) and emit its rest. None found: the truncation came first."""
+        best = None
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or f"{st.st_dev}:{st.st_ino}" == key or st.st_size <= offset:
+                continue
+            if best is not None and st.st_mtime_ns <= best[0]:
+                continue
+            try:
+                with open(entry.path, "rb", buffering=0) as fh:
+                    if _head_crc(fh, head_len) == head_crc:
+                        best = (st.st_mtime_ns, entry.path)
+            except OSError:
+                continue
+        if best is None:
+            return
+        framer = LineFramer(self.config.max_line)
+        with open(best[1], "rb", buffering=0) as fh:
+            fh.seek(offset)
+            while True:
+                data = fh.read(self.config.read_chunk)
+                if not data:
+                    break
+                out = framer.feed(data)
+                if out:
+                    await emit(out, best[1])
+            rest = framer.flush()  # the copy will not grow: its last unterminated line is whole
+            if rest:
+                await emit(rest, best[1])
+        lines = framer.lines  # flush() counted the unterminated last line
+        self._stats["copy_recoveries_total"] += 1
+        self._stats["copy_recovered_lines_total"] += lines
+        self._stats["lines_total"] += lines
+        log.info("read the unread rest of a truncated file from its copy", extra={"copy": best[1], "offset": offset, "lines": lines})
 
     async def _close(self, t: _Tailed, emit: Emit) -> None:
         rest = t.framer.flush()  # the file will not grow any more: its last unterminated line is whole

@@ -176,6 +176,11 @@ class _Conn(asyncio.Protocol):
 
 
 class SyslogTcp:
+    # The pipeline's intake waits for room instead of applying the drop policy: we pause reading
+    # when our own queue passes high_water, so the sender is slowed by TCP and nothing is dropped.
+    # (Through the drop policy, a burst above the engine's rate lost lines: 2.3M of 3.7M in 10 s.)
+    lossless = True
+
     def __init__(self, config: SyslogTcpConfig):
         self.config = config
         self.name = config.name or f"syslog_tcp:{config.host}:{config.port}"

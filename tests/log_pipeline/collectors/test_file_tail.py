@@ -304,3 +304,78 @@ def test_copytruncate_regrown_past_offset_before_the_next_poll(tmp_path, logs):
 
     sink = run_uv(main())
     assert_exactly_once(sink.lines, expect(b"before", 0, 100) + expect(b"after", 0, 300))
+
+
+def test_copytruncate_while_stopped_reads_the_unread_rest_from_the_copy(tmp_path, logs):
+    """Lines written after our last offset went into the copy before the truncation: read from there."""
+    path = logs / "app.log"
+    write(path, b"a", 0, 100)
+
+    async def session(n):
+        sink = Sink()
+        tail = make(tmp_path)
+        task = asyncio.create_task(tail.run(sink))
+        await sink.wait_for(n)
+        await asyncio.sleep(0.3)
+        m = tail.metrics()
+        await stop(task)
+        return sink.lines, m
+
+    assert run_uv(session(100))[0] == expect(b"a", 0, 100)
+    write(path, b"a", 100, 50)  # never read by us
+    shutil.copyfile(path, logs / "app.log.1")  # the copy is outside the glob: found beside the file
+    os.truncate(path, 0)
+    write(path, b"b", 0, 20)
+    lines, m = run_uv(session(70))
+    assert_exactly_once(lines, expect(b"a", 100, 50) + expect(b"b", 0, 20))
+    assert m['lp_collector_copy_recovered_lines_total{collector="file_tail"}'] == 50
+
+
+def test_copytruncate_before_we_read_the_last_lines(tmp_path, logs):
+    path = logs / "app.log"
+
+    async def main():
+        sink = Sink()
+        tail = make(tmp_path, poll_interval=0.05)
+        task = asyncio.create_task(tail.run(sink))
+        write(path, b"a", 0, 100)
+        await sink.wait_for(100)
+        await asyncio.sleep(0.12)  # fingerprinted on a poll after reading
+        # no await in between: the tailer cannot read these 30 lines before the truncation
+        write(path, b"a", 100, 30)
+        shutil.copyfile(path, logs / "app.log.1")
+        os.truncate(path, 0)
+        write(path, b"b", 0, 5)
+        await sink.wait_for(135)
+        await asyncio.sleep(0.15)
+        m = tail.metrics()
+        await stop(task)
+        return sink, m
+
+    sink, m = run_uv(main())
+    assert_exactly_once(sink.lines, expect(b"a", 0, 130) + expect(b"b", 0, 5))
+    assert m['lp_collector_copy_recoveries_total{collector="file_tail"}'] == 1
+
+
+def test_truncation_without_a_copy_starts_over_and_reads_nothing_twice(tmp_path, logs):
+    path = logs / "app.log"
+    (logs / "other.txt").write_bytes(b"unrelated\n" * 50)
+
+    async def main():
+        sink = Sink()
+        tail = make(tmp_path, poll_interval=0.05)
+        task = asyncio.create_task(tail.run(sink))
+        write(path, b"a", 0, 100)
+        await sink.wait_for(100)
+        await asyncio.sleep(0.12)
+        os.truncate(path, 0)
+        write(path, b"b", 0, 5)
+        await sink.wait_for(105)
+        await asyncio.sleep(0.15)
+        m = tail.metrics()
+        await stop(task)
+        return sink, m
+
+    sink, m = run_uv(main())
+    assert_exactly_once(sink.lines, expect(b"a", 0, 100) + expect(b"b", 0, 5))
+    assert m['lp_collector_copy_recoveries_total{collector="file_tail"}'] == 0

@@ -14,6 +14,9 @@ SBOM = Section(
                                "daemon writes to <data_dir>/sbom after each scan", choices=SBOM_FORMATS),
         "exclude": Field("list", [], "globs of paths to skip, matched against the full path, the path under the scan dir and the base name"),
         "scan_interval_secs": Field("int", 3600, "seconds between scans", min=10),
+        "include_workspace_crates": Field("bool", True, "match Cargo workspace crates (lockfile members without a source) "
+                                          "named like a published crate against its advisories; their findings are "
+                                          "marked \"workspace crate\". false leaves them out"),
         "show_unknown": Field("bool", True, "report advisories without any severity score whatever min_severity says"),
     },
     doc="SBOM and vulnerability scanning",
