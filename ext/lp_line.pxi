@@ -443,11 +443,7 @@ cdef inline void reset(LineRec* r, Py_ssize_t s, Py_ssize_t e) noexcept nogil:
     r.fmt = FMT_RAW
     r.pid = -1
     r.port = -1
-    r.extracted = 0
-    r.status = -1
-    r.nbytes = -1
-    for f in range(NHTTP):
-        r.hlen[f] = -1
+    r.extracted = 0  # the web fields (hoff..nbytes) are set by lp_web.pxi's web_fields(), read only for web formats
     set_field(r, F_RAW, s, e)
 
 

@@ -35,6 +35,17 @@ cdef inline Py_ssize_t quoted_end(const char* b, Py_ssize_t q, Py_ssize_t e) noe
     return -1
 
 
+cdef inline void web_fields(LineRec* r, int fmt) noexcept nogil:
+    """A line found to be of a web format: its fields start absent (reset() leaves them alone,
+    as syslog lines never read them)."""
+    cdef int h
+    r.fmt = fmt
+    for h in range(NHTTP):
+        r.hlen[h] = -1
+    r.status = -1
+    r.nbytes = -1
+
+
 cdef inline void set_http(LineRec* r, int h, Py_ssize_t s, Py_ssize_t e) noexcept nogil:
     r.hoff[h] = s
     r.hlen[h] = e - s
@@ -124,7 +135,7 @@ cdef inline bint parse_access(const char* b, Py_ssize_t s, Py_ssize_t e, LineRec
             nbytes = nbytes * 10 + (b[u] - 48)
     else:
         return False
-    r.fmt = FMT_ACCESS
+    web_fields(r, FMT_ACCESS)
     r.has_ts = 1
     r.ts = <double>(base - off)
     set_field(r, F_SRC_IP, s, k)
@@ -183,7 +194,7 @@ cdef inline bint parse_nginx_error(const char* b, Py_ssize_t s, Py_ssize_t e, Li
         t += 1
     if t == j or t >= e or b[t] != b'#':
         return False
-    r.fmt = FMT_NGINX_ERROR
+    web_fields(r, FMT_NGINX_ERROR)
     r.has_ts = 1
     r.ts = <double>epoch_of(y, mon, d, hh, mi, ss)
     set_http(r, H_LEVEL, s + 21, k)
@@ -302,7 +313,7 @@ cdef inline bint parse_apache_error(const char* b, Py_ssize_t s, Py_ssize_t e, L
     sev = level_of(b, c + 1, k - c - 1)  # c is i + 1 when there is no module
     if sev < 0:
         return False
-    r.fmt = FMT_APACHE_ERROR
+    web_fields(r, FMT_APACHE_ERROR)
     r.has_ts = 1
     for v in range(nfrac):
         scale *= 10.0
