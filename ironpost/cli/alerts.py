@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -122,7 +123,8 @@ def list_alerts(
         for row in rows:
             out.write(orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode() + "\n")
         return
-    console = Console()
+    # piped or redirected, rich assumes 80 columns and folds the title into a letter per line
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     if not rows:
         console.print("no alerts" + (f" since {_fmt_ts(since_ts)} UTC" if since_ts else "") + (f" at {severity} or above" if severity else ""))
         return
