@@ -31,34 +31,35 @@ cdef enum:
     JN_HOST = 0
     JN_HOSTNAME = 1
     JN_HOST_NAME = 2
-    JN_J_HOSTNAME = 3       # _HOSTNAME
+    JN_J_HOSTNAME = 3  # _HOSTNAME
     JN_MESSAGE = 4
     JN_MSG = 5
-    JN_J_MESSAGE = 6        # MESSAGE
+    JN_J_MESSAGE = 6  # MESSAGE
     JN_PROCESS = 7
     JN_PROGRAM = 8
     JN_APP = 9
     JN_APPNAME = 10
     JN_PROCESS_NAME = 11
-    JN_J_IDENTIFIER = 12    # SYSLOG_IDENTIFIER
-    JN_TAG = 13
-    JN_MSGID = 14
-    JN_SRC_IP = 15
-    JN_USER = 16
-    JN_RHOST = 17
-    JN_ATTS = 18
-    JN_TIMESTAMP = 19
-    JN_TS = 20
-    JN_TIME = 21
-    JN_J_REALTIME = 22      # __REALTIME_TIMESTAMP, microseconds as a string
-    JN_COUNT = 23
+    JN_J_COMM = 12  # _COMM, trusted: before the identifier a client may choose
+    JN_J_IDENTIFIER = 13  # SYSLOG_IDENTIFIER
+    JN_TAG = 14
+    JN_MSGID = 15
+    JN_SRC_IP = 16
+    JN_USER = 17
+    JN_RHOST = 18
+    JN_ATTS = 19
+    JN_TIMESTAMP = 20
+    JN_TS = 21
+    JN_TIME = 22
+    JN_J_REALTIME = 23  # __REALTIME_TIMESTAMP, microseconds as a string
+    JN_COUNT = 24
 
-cdef const char* _JN_NAMES[23]
+cdef const char* _JN_NAMES[24]
 _JN_NAMES[:] = [b"host", b"hostname", b"host.name", b"_HOSTNAME", b"message", b"msg", b"MESSAGE", b"process",
-                b"program", b"app", b"appname", b"process.name", b"SYSLOG_IDENTIFIER", b"tag", b"msgid", b"src_ip",
-                b"user", b"rhost", b"@timestamp", b"timestamp", b"ts", b"time", b"__REALTIME_TIMESTAMP"]
-cdef int _JN_LENS[23]
-_JN_LENS[:] = [4, 8, 9, 9, 7, 3, 7, 7, 7, 3, 7, 12, 17, 3, 5, 6, 4, 5, 10, 9, 2, 4, 20]
+                b"program", b"app", b"appname", b"process.name", b"_COMM", b"SYSLOG_IDENTIFIER", b"tag", b"msgid",
+                b"src_ip", b"user", b"rhost", b"@timestamp", b"timestamp", b"ts", b"time", b"__REALTIME_TIMESTAMP"]
+cdef int _JN_LENS[24]
+_JN_LENS[:] = [4, 8, 9, 9, 7, 3, 7, 7, 7, 3, 7, 12, 5, 17, 3, 5, 6, 4, 5, 10, 9, 2, 4, 20]
 
 cdef enum:
     JS_MAXSTACK = 128   # deeper nesting (any kind) goes to orjson

@@ -18,12 +18,13 @@ cdef tuple _HTTP_FIELDS = HTTP_FIELDS
 cdef dict _SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
               "err": 3, "error": 3, "warn": 4, "warning": 4, "notice": 5, "info": 6, "informational": 6,
               "debug": 7, "trace": 7}
-# the last name of each group is journald's (`journalctl -o json`, which writes every value as a string)
+# the last name of each group is journald's (`journalctl -o json`, which writes every value as a string);
+# for the process its trusted _COMM comes before SYSLOG_IDENTIFIER, which any local user can choose
 cdef tuple _TS_KEYS = ("@timestamp", "timestamp", "ts", "time", "__REALTIME_TIMESTAMP")
 cdef tuple _HOST_KEYS = ("host", "hostname", "host.name", "_HOSTNAME")
 cdef tuple _MSG_KEYS = ("message", "msg", "MESSAGE")
 cdef tuple _SEV_KEYS = ("severity", "level", "log.level", "PRIORITY")
-cdef tuple _PROC_KEYS = ("process", "program", "app", "appname", "process.name", "SYSLOG_IDENTIFIER")
+cdef tuple _PROC_KEYS = ("process", "program", "app", "appname", "process.name", "_COMM", "SYSLOG_IDENTIFIER")
 cdef tuple _PID_KEYS = ("pid", "process.pid", "_PID")
 # key -> standard field (0 timestamp, 1 host, 2 message, 3 severity, 4 process, 5 pid) * 8 + priority
 cdef dict _JSON_ROLE = {k: c * 8 + rank

@@ -27,7 +27,7 @@ def as_journald(buf: bytes, year: int) -> bytes:
     """Each syslog line as journald writes it: every value a string, the time in microseconds."""
     out = []
     for rec in twin.parse(buf, year).records():
-        j = {"MESSAGE": rec["message"], "_HOSTNAME": rec["host"], "SYSLOG_IDENTIFIER": rec["process"],
+        j = {"MESSAGE": rec["message"], "_HOSTNAME": rec["host"], "SYSLOG_IDENTIFIER": rec["process"], "_COMM": rec["process"],
              "__REALTIME_TIMESTAMP": str(int(rec["timestamp"]) * 1_000_000), "PRIORITY": "6", "_TRANSPORT": "syslog"}
         if "pid" in rec:
             j["_PID"] = str(rec["pid"])
@@ -41,6 +41,17 @@ def test_journald_export_gives_the_syslog_files_alerts():
     journal = fired(Pipeline(RULES, year=2016, clock=lambda: 1481353000.0), as_journald(buf, 2016))
     assert len({r for r, *_ in syslog}) >= 3  # several sshd rules, not one lucky match
     assert journal == syslog
+
+
+def test_journald_trusts_comm_over_the_identifier_a_local_user_chooses():
+    """`logger -t sshd 'Failed password ...'` reaches journald with SYSLOG_IDENTIFIER=sshd but
+    _COMM=logger (set by journald from the kernel): it must not count as sshd's."""
+    buf = authlog.generate(2000, 30, seed=9)
+    forged = as_journald(buf, 2016).replace(b'"_COMM":"sshd"', b'"_COMM":"logger"')
+    real = fired(Pipeline(RULES, year=2016, clock=lambda: 1481353000.0), as_journald(buf, 2016))
+    assert any(r.startswith("ssh") for r, *_ in real)
+    assert not [a for a in fired(Pipeline(RULES, year=2016, clock=lambda: 1481353000.0), forged)
+                if a[0].startswith(("ssh", "sshd"))]
 
 
 ACCESS = b"".join(

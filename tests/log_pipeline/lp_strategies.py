@@ -88,13 +88,14 @@ _apache_error = st.builds(
         max_size=4).map("".join),
     _message)
 _journald = st.builds(
-    lambda msg, ident, pid, rts, prio: "{%s}" % ", ".join(
+    lambda msg, ident, pid, rts, prio, comm: "{%s}" % ", ".join(
         x for x in (f'"MESSAGE": "{msg}"', f'"SYSLOG_IDENTIFIER": {ident}', f'"_PID": {pid}',
-                    f'"__REALTIME_TIMESTAMP": {rts}', f'"PRIORITY": {prio}', '"_HOSTNAME": "web-1"') if x),
+                    f'"__REALTIME_TIMESTAMP": {rts}', f'"PRIORITY": {prio}', '"_HOSTNAME": "web-1"', comm) if x),
     _message.map(lambda m: m.replace("\\", "").replace('"', "")),
     st.sampled_from(['"sshd"', "1", '"su"']), st.sampled_from(['"123"', "123", '"12a"', '"1234567890"', '"\\u0031"']),
     st.sampled_from(['"1700000000123456"', '"17000000001234567890"', "1700000000123456", '"x"', '"\\u0031"']),
-    st.sampled_from(['"3"', '"9"', "3", '"err"', '"33"']))
+    st.sampled_from(['"3"', '"9"', "3", '"err"', '"33"']),
+    st.sampled_from(["", '"_COMM": "sshd"', '"_COMM": "logger"', '"_COMM": 5']))
 web_text = st.one_of(_access, _nginx_error, _apache_error)
 line_text = st.one_of(_rfc3164, _rfc5424, _json, _message, web_text, _journald)
 line_bytes = st.one_of(line_text.map(lambda s: s.encode("utf-8", "surrogatepass")), st.binary(max_size=80))

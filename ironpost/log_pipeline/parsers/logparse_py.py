@@ -32,12 +32,14 @@ _MONTHS = {m.encode(): i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul 
 _SEV_NAMES = {"emerg": 0, "emergency": 0, "panic": 0, "alert": 1, "crit": 2, "critical": 2, "fatal": 2,
               "err": 3, "error": 3, "warn": 4, "warning": 4, "notice": 5, "info": 6, "informational": 6,
               "debug": 7, "trace": 7}
-# the last name of each group is journald's (`journalctl -o json`, which writes every value as a string)
+# the last name of each group is journald's (`journalctl -o json`, which writes every value as a string);
+# for the process its trusted _COMM (set by journald from the kernel) comes before SYSLOG_IDENTIFIER,
+# which any local user can choose (`logger -t sshd ...` must not pass for sshd)
 _TS_KEYS = ("@timestamp", "timestamp", "ts", "time", "__REALTIME_TIMESTAMP")
 _HOST_KEYS = ("host", "hostname", "host.name", "_HOSTNAME")
 _MSG_KEYS = ("message", "msg", "MESSAGE")
 _SEV_KEYS = ("severity", "level", "log.level", "PRIORITY")
-_PROC_KEYS = ("process", "program", "app", "appname", "process.name", "SYSLOG_IDENTIFIER")
+_PROC_KEYS = ("process", "program", "app", "appname", "process.name", "_COMM", "SYSLOG_IDENTIFIER")
 _PID_KEYS = ("pid", "process.pid", "_PID")
 
 _BSD_TS = re.compile(rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ 0-9][0-9]|[0-9](?= )) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
