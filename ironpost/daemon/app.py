@@ -19,7 +19,7 @@ from ironpost import __version__
 from ironpost.core import extensions
 from ironpost.core.bus import Bus
 from ironpost.core.config import Config, load_config
-from ironpost.core.errors import ConfigError, IronpostError
+from ironpost.core.errors import ConfigError, DaemonError, IronpostError
 from ironpost.core.fsmode import UMASK, check_data_dir, tighten
 from ironpost.core.logging import set_level, setup_logging
 from ironpost.core.module import ModuleContext, ModuleUnavailable
@@ -95,6 +95,21 @@ class Daemon:
         elif ext["mode"] == "twins":
             log.info("extensions disabled (IRONPOST_NO_EXTENSIONS): the pure-Python twins run")
         self.ctx = ModuleContext(config=cfg, bus=self.bus, data_dir=cfg.data_dir, store=self.store, log=log)
+        if cfg.general.http_listen:
+            # bound before any module starts (a taken port stops the daemon before it reads
+            # anything) and before the control socket appears (`status` names the real port)
+            http = HttpServer(cfg.general.http_listen, self.health, self.metrics)
+            try:
+                await http.start()
+            except OSError as exc:
+                writer_task.cancel()
+                self.store.close()
+                raise DaemonError(f"cannot listen on {cfg.general.http_listen} for /healthz and /metrics "
+                                  f"([general] http_listen): {exc.strerror or exc}") from exc
+            self.http = http
+            if not http.loopback:
+                log.warning("/metrics and /healthz listen beyond loopback, as configured",
+                            extra={"http_listen": cfg.general.http_listen})
         self.supervisor = Supervisor(self.ctx)
         self.unavailable: dict[str, str] = {}
         for section in MODULES:
@@ -103,12 +118,6 @@ class Daemon:
 
         self.control = ControlServer(self.socket_path, self.handle_control)
         await self.control.start()
-        if cfg.general.http_listen:
-            self.http = HttpServer(cfg.general.http_listen, self.health, self.metrics)
-            await self.http.start()
-            if not self.http.loopback:
-                log.warning("/metrics and /healthz listen beyond loopback, as configured",
-                            extra={"http_listen": cfg.general.http_listen})
         log.info(
             "ironpost daemon started",
             extra={"version": __version__, "pid": os.getpid(), "modules": sorted(self.supervisor.modules),

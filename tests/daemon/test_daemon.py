@@ -158,3 +158,20 @@ def test_reload_reads_rules_again_and_keeps_old_ones_when_new_are_broken(tmp_pat
         assert loaded() == ["rule_a", "rule_b"]
     finally:
         assert d.stop() == 0
+
+
+def test_taken_http_port_is_a_clear_error_before_anything_starts(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = write_config(tmp_path / "ironpost.toml", tmp_path / "data")
+        cfg.write_text(cfg.read_text().replace('http_listen = "127.0.0.1:0"', f'http_listen = "127.0.0.1:{port}"'))
+        proc = subprocess.run([sys.executable, "-m", "ironpost", "daemon", "--config", str(cfg)], capture_output=True,
+                              text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} for /healthz and /metrics ([general] http_listen)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "data" / "ironpost.sock").exists()
