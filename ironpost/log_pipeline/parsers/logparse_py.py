@@ -13,10 +13,10 @@ Internally fields are bytes slices, as in C, so that matching sees the same byte
 from __future__ import annotations
 
 import re
-import socket
 
 import orjson
 
+from ironpost.log_pipeline.parsers.civil_py import days_from_civil, valid_ip
 from ironpost.log_pipeline.parsers.weblog_py import (HTTP_FIELDS, parse_access, parse_apache_error, parse_nginx_error,
                                                      parse_web)
 from ironpost.log_pipeline.sd import parse_sd
@@ -60,15 +60,6 @@ _USER_FOR_USER = re.compile(rb"for user ([^ ]*)")
 _USER_FOR_FROM = re.compile(rb"for ([^ ]+) from ")
 
 
-def days_from_civil(y: int, m: int, d: int) -> int:
-    if m <= 2:
-        y -= 1
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
 
 def parse_bsd_ts(b: bytes, i: int, year: int, ref_month: int):
     """(ts, end) for 'Mmm dd hh:mm:ss' at b[i:], or None."""
@@ -111,24 +102,15 @@ def parse_rfc3339(b: bytes, i: int):
     return ts, m.end()
 
 
-def _valid_ip(tok: bytes) -> bool:
-    if not tok or len(tok) > 45:
-        return False
-    try:
-        socket.inet_pton(socket.AF_INET6 if b":" in tok else socket.AF_INET, tok.decode("ascii"))
-        return True
-    except (OSError, UnicodeDecodeError):
-        return False
-
 
 def extract_fields(msg: bytes, r: dict) -> None:
     for m in _IP_KW.finditer(msg):
         t = m.end()
         k = _IP_CHARS.match(msg, t).end()
         u = -1
-        if k > t and _valid_ip(msg[t:k]):
+        if k > t and valid_ip(msg[t:k]):
             u = k
-        elif k - 1 > t and msg[k - 1] == 0x3A and _valid_ip(msg[t : k - 1]):
+        elif k - 1 > t and msg[k - 1] == 0x3A and valid_ip(msg[t : k - 1]):
             u = k - 1
         if u < 0:
             continue

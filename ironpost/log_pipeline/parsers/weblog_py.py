@@ -17,7 +17,7 @@ Internally fields are bytes slices, as in C; the algorithm is mirrored step by s
 
 from __future__ import annotations
 
-import socket
+from ironpost.log_pipeline.parsers.civil_py import days_from_civil, valid_ip
 
 FMT_ACCESS, FMT_NGINX_ERROR, FMT_APACHE_ERROR = 4, 5, 6
 # text fields beyond the syslog ones; status and bytes are ints
@@ -29,24 +29,6 @@ _IPCHARS = frozenset(b"0123456789abcdefABCDEF.:")
 _MAX_GROUPS = 8  # Apache writes at most 5 bracket groups before the message
 
 
-def days_from_civil(y: int, m: int, d: int) -> int:
-    if m <= 2:
-        y -= 1
-    era = (y if y >= 0 else y - 399) // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def valid_ip(tok: bytes) -> bool:
-    if not tok or len(tok) > 45:
-        return False
-    try:
-        socket.inet_pton(socket.AF_INET6 if b":" in tok else socket.AF_INET, tok.decode("ascii"))
-        return True
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
 
 
 def _digits(b: bytes, i: int, n: int) -> int | None:
