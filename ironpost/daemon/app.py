@@ -18,6 +18,7 @@ from typing import Any
 from ironpost import __version__
 from ironpost.core.bus import Bus
 from ironpost.core.config import Config, load_config
+from ironpost.core.decisions import DecisionLedger
 from ironpost.core.errors import ConfigError, IronpostError
 from ironpost.core.fsmode import UMASK, check_data_dir, tighten
 from ironpost.core.logging import set_level, setup_logging
@@ -87,7 +88,11 @@ class Daemon:
         self.writer = StorageWriter(self.bus, self.store, batch_size=lp.batch_size, flush_interval=lp.flush_interval_secs,
                                     retention_days=st.retention_days)
         writer_task = asyncio.create_task(self.writer.run(), name="storage-writer")
-        self.ctx = ModuleContext(config=cfg, bus=self.bus, data_dir=cfg.data_dir, store=self.store, log=log)
+        # What is banned, by whom, until when: kept across restarts; the ban manager writes it,
+        # the CrowdSec-compatible API reads it.
+        self.decisions = DecisionLedger(cfg.data_dir / "decisions.db")
+        self.ctx = ModuleContext(config=cfg, bus=self.bus, data_dir=cfg.data_dir, store=self.store, log=log,
+                                 decisions=self.decisions)
         self.supervisor = Supervisor(self.ctx)
         self.unavailable: dict[str, str] = {}
         for section in MODULES:
@@ -141,6 +146,7 @@ class Daemon:
             log.error("shutdown timed out; spooled %d queued events", len(left))
             code = 1
         self.store.close()
+        self.decisions.close()
         log.info("ironpost daemon stopped")
         return code
 
