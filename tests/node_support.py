@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from ironpost.core.errors import DaemonError
+
 from daemon_support import ROOT, DaemonProc, write_config
 
 SSH_FAIL = "<38>Dec  6 12:00:{sec:02d} {host} sshd[{pid}]: Failed password for root from {ip} port {port} ssh2"
@@ -52,12 +54,16 @@ ban_exempt_host = false
         self.proc: DaemonProc | None = None
 
     def start(self) -> "Node":
+        (self.data_dir / "ironpost.sock").unlink(missing_ok=True)  # left by a killed run: wait for the new one
         self.proc = DaemonProc(self.config, self.data_dir)
         wait_for(lambda: self.module_state("ebpf") == "running", 20, f"{self.name}: ebpf module running")
         return self
 
     def module_state(self, name: str) -> str | None:
-        st = self.proc.request({"cmd": "status"})
+        try:
+            st = self.proc.request({"cmd": "status"})
+        except DaemonError:  # the socket exists a moment before the daemon accepts on it
+            return None
         return st.get("modules", {}).get(name, {}).get("state")
 
     def stop(self) -> None:
