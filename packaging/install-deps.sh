@@ -18,6 +18,12 @@ if ((${#missing[@]})); then
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
+    # crowdsec's postinst registers to CrowdSec's Central API (internet) unless this file exists
+    # and is not empty: Ironpost only needs its local API, offline.
+    if [[ " ${missing[*]} " == *" crowdsec "* && ! -s /etc/crowdsec/online_api_credentials.yaml ]]; then
+        mkdir -p /etc/crowdsec
+        echo "# offline: no Central API registration" > /etc/crowdsec/online_api_credentials.yaml
+    fi
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     # docker.io's postinst may fail to start a service in a container: verify with dpkg, not the exit code.
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" || true
