@@ -68,7 +68,8 @@ ban_exempt_host = false
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.proc.poll() is None:
-            self.proc.stop()
+            rc = self.proc.stop()
+            assert rc == 0, f"{self.name} did not stop cleanly (rc={rc}): {self.log_text()[-1500:]}"
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.proc.poll() is None:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar, Iterable
 
+import orjson
+
 from ironpost.core.errors import IronpostError
 from ironpost.core.events import Event, new_id
 from ironpost.core.netaddr import AddressError, Network, host_network, operator_network, untrusted_host
@@ -76,6 +78,9 @@ class Decision(Event):
             self.trace_id = self.id
         if self.until is None and self.duration:
             self.until = self.created_at + self.duration
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self)  # orjson serializes the dataclass natively: 20x faster than asdict
 
     def network(self) -> Network:
         return operator_network(self.value)

@@ -28,6 +28,7 @@ per host is kept in <data_dir>/ban_history.db (0600) across restarts.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 import sqlite3
@@ -49,7 +50,8 @@ SYN_FLOOD_RULE = "ebpf.syn_flood"
 PORT_SCAN_RULE = "ebpf.port_scan"
 DETECTOR_RULES = (SYN_FLOOD_RULE, PORT_SCAN_RULE)
 CAP_RULE = "ebpf.ban_cap_reached"
-HISTORY_MAX = 100_000  # offenders remembered; the least recently banned are forgotten first
+HISTORY_MAX = 100_000
+ACTION_EACH_MAX = 100  # a bigger batch of decisions is one "block_many" action  # offenders remembered; the least recently banned are forgotten first
 
 
 class BanHistory:
@@ -260,6 +262,97 @@ class BanManager:
             return await self._add(net, d, reason=d.reason or d.origin)
         finally:
             await self.bus.publish(DECISIONS_DONE, d)
+
+    async def apply_many(self, batch: list[Decision]) -> int:
+        """Apply a batch of decisions (a peer's stream read, a list, a CrowdSec poll) with one
+        ledger transaction: the same checks as apply(), one by one, in order. A batch of more than
+        ACTION_EACH_MAX additions is recorded as one "block_many" action instead of one action per
+        address, so a 100k-entry list does not flood the action log. Returns the bans made."""
+        if len(batch) <= 1:
+            made = 0
+            for d in batch:
+                ev = await self.apply(d)
+                made += ev is not None and ev.result == "ok" and ev.action == "block"
+            return made
+        adds: dict[Network, Decision] = {}
+        failed: list[tuple[Network, Decision, str]] = []
+        made = 0
+        batch_ids: set[str] = set()
+        for d in batch:
+            if self.ledger.seen(d.id) or d.id in batch_ids:
+                self.counts["duplicate"] += 1
+                continue
+            try:
+                net, _, _ = decisions.checked(d.value, d.origin)
+            except decisions.DecisionError as exc:
+                self.counts["invalid_source"] += 1
+                log.warning("decision refused", extra={"origin": d.origin[:100], "why": str(exc)})
+                continue
+            if d.action == "delete":
+                if adds:  # keep the order: what came before the revocation is in force first
+                    made += self._commit_adds(adds)
+                    await self._announce(adds)
+                    adds = {}
+                await self.apply(d)
+                continue
+            if self.exemptions.covers(net):
+                self.counts["exempt"] += 1
+                continue
+            left = d.remaining()
+            if left is not None and left <= 0:
+                self.counts["expired_on_arrival"] += 1
+                continue
+            held = adds.get(net) or self.ledger.active.get(net)
+            if held is not None and (held.until is None or (d.until is not None and d.until <= held.until)):
+                self.counts["already"] += 1
+                continue
+            try:
+                self.blocklist.add(net, left)
+            except EbpfError as exc:
+                self.counts["failed"] += 1
+                failed.append((net, d, str(exc)))
+                continue
+            adds[net] = d
+            batch_ids.add(d.id)
+        made += self._commit_adds(adds)
+        await self._announce(adds)
+        for net, d, error in failed:
+            await self.bus.publish("actions", ActionEvent(
+                action="block", target=str(net), source_module="ebpf", dry_run=False, result="failed", error=error,
+                details={"origin": d.origin, "decision_id": d.id}, trace_id=d.trace_id))
+        for d in batch:
+            if d.action != "delete":  # apply() handed the revocations back already
+                await self.bus.publish(DECISIONS_DONE, d)
+        return made
+
+    def _commit_adds(self, adds: dict[Network, Decision]) -> int:
+        self.ledger.record_many(list(adds.items()))
+        self.counts["bans"] += len(adds)
+        self.counts["from_peers"] += sum(1 for d in adds.values() if d.node_id != self.node_id)
+        return len(adds)
+
+    async def _announce(self, adds: dict[Network, Decision]) -> None:
+        if not adds:
+            return
+        if len(adds) <= ACTION_EACH_MAX:
+            for net, d in adds.items():
+                details = {"reason": d.reason or d.origin, "ttl_secs": d.duration, "origin": d.origin,
+                           "decision_id": d.id}
+                if d.node_id != self.node_id:
+                    details["node_id"] = d.node_id
+                await self.bus.publish("actions", ActionEvent(action="block", target=str(net), source_module="ebpf",
+                                                              dry_run=False, result="ok", details=details,
+                                                              trace_id=d.trace_id))
+        else:
+            origins = sorted({d.origin for d in adds.values()})
+            await self.bus.publish("actions", ActionEvent(
+                action="block_many", target=f"{len(adds)} addresses", source_module="ebpf", dry_run=False,
+                result="ok", details={"count": len(adds), "origins": origins[:20],
+                                      "first": [str(n) for n in itertools.islice(adds, 20)]}))
+        log.info("blocked a batch", extra={"count": len(adds)})
+        for d in adds.values():
+            if d.node_id == self.node_id:
+                await self.bus.publish(DECISIONS, d)
 
     async def ban(self, target: str | Network, ttl_secs: float | None, *, alert: AlertEvent | None = None,
                   reason: str = "manual", offence: int | None = None, origin: str = "cli") -> ActionEvent:

@@ -335,9 +335,10 @@ class EbpfModule:
 
     async def _decision_loop(self, sub) -> None:
         """Decisions made elsewhere (peer nodes, CrowdSec, lists), applied like our own."""
-        async for d in sub:
-            if isinstance(d, Decision):
-                await self.bans.apply(d)
+        while True:
+            first = await sub.get()
+            batch = [d for d in [first, *sub.drain_nowait(10_000)] if isinstance(d, Decision)]
+            await self.bans.apply_many(batch)
 
     async def _housekeeping(self) -> None:
         while True:

@@ -40,6 +40,7 @@ from ironpost.fleet.outbox import Outbox
 log = logging.getLogger("ironpost.fleet")
 
 READ_COUNT = 1000
+READ_BLOCK_MS = 250  # a stream read waits this long at most, so a stop is noticed soon
 PUBLISH_BATCH = 1000
 BACKOFF_MAX = 5.0
 
@@ -61,6 +62,7 @@ class FleetModule:
         self._awaiting: dict[str, bytes] = {}  # decision id -> stream entry id, until the ban manager is done
         self._to_ack: list[bytes] = []
         self.redis: aioredis.Redis | None = None
+        self._stopping = False
 
     def _apply(self, config: Config) -> None:
         self.config = config
@@ -81,6 +83,7 @@ class FleetModule:
     # -- lifecycle ----------------------------------------------------------------------
     async def run(self, ctx: ModuleContext) -> None:
         c = self.cfg
+        self._stopping = False
         self.redis = aioredis.from_url(c.redis_url, socket_timeout=c.redis_timeout_secs,
                                        socket_connect_timeout=c.redis_timeout_secs)
         subs = [ctx.bus.subscribe(DECISIONS, "fleet"), ctx.bus.subscribe(DECISIONS_DONE, "fleet")]
@@ -103,6 +106,12 @@ class FleetModule:
             for t in done:
                 t.result()
         finally:
+            # redis-py cannot cancel a blocking XREADGROUP cleanly (the cancelled task waits on its
+            # connection forever): ask the reader to stop after its current, short, block instead.
+            self._stopping = True
+            consume = tasks[3]
+            if not consume.done():
+                await asyncio.wait([consume], timeout=READ_BLOCK_MS / 1000 * 2 + c.redis_timeout_secs)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -179,14 +188,14 @@ class FleetModule:
         c = self.cfg
         backoff = 0.1
         recovered = False
-        while True:
+        while not self._stopping:
             try:
                 if not recovered:
                     await self._ensure_group()
                     await self._recover(ctx)
                     recovered = True
                 resp = await self.redis.xreadgroup(self.group, self.node_id, {c.decisions_stream: ">"},
-                                                   count=READ_COUNT, block=1000)
+                                                   count=READ_COUNT, block=READ_BLOCK_MS)
                 self._up()
                 backoff = 0.1
                 for _, entries in resp or ():

@@ -115,3 +115,31 @@ def test_restart_restores_bans_from_the_ledger(tmp_path):
         assert {e.network for e in again.blocklist.entries()} == {"203.0.113.3/32", "198.51.100.0/24"}
         assert again.blocklist.get("198.51.100.0/24").expires_at is None
     asyncio.run(main())
+
+
+def test_a_batch_applies_like_one_by_one_in_order():
+    async def main():
+        bus = Bus(capacity=100_000)
+        actions, done = bus.subscribe("actions"), bus.subscribe(DECISIONS_DONE)
+        bans = manager(bus)
+        first = decisions.make("203.0.113.1", "cli", duration=60, node_id="n2")
+        batch = [first, first,  # a duplicate within the batch
+                 decisions.make("192.0.2.9", "cli", node_id="n2"),  # exempt
+                 decisions.make("203.0.113.1", "cli", action="delete", node_id="n2"),  # revoked in order
+                 *[decisions.make(f"198.51.100.{i}", "list:x", node_id="n2") for i in range(1, 201)]]
+        assert await bans.apply_many(batch) == 201  # first, then the 200 list entries
+        assert bans.blocklist.get("203.0.113.1") is None and len(bans.blocklist.entries()) == 200
+        assert bans.counts["duplicate"] == 1 and bans.counts["exempt"] == 1
+        kinds = [a.action for a in actions.drain_nowait()]
+        assert kinds == ["block", "unblock", "block_many"]  # 200 list entries are one action
+        assert len(done.drain_nowait()) == len(batch)  # each decision handed back once, for its source to ack
+    asyncio.run(main())
+
+
+def test_a_batch_of_one_goes_through_apply():
+    async def main():
+        bans = manager()
+        assert await bans.apply_many([decisions.make("203.0.113.3", "cli", node_id="n2")]) == 1
+        assert await bans.apply_many([]) == 0
+        assert bans.blocklist.get("203.0.113.3") is not None
+    asyncio.run(main())
