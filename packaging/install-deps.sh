@@ -3,8 +3,10 @@
 #   build:   gcc and Python headers (present), libhyperscan-dev and libpcre2-dev (the rule matcher links libhs, and libpcre2 for rules' extract patterns)
 #   network: python3-bpfcc + kernel headers (XDP module), iproute2 (tests' veth pairs), nftables (bench peer)
 #   docker:  docker.io + busybox-static (container guard tests run a private, offline dockerd)
+#   crowdsec: crowdsec-custom-bouncer (a real bouncer reads Ironpost's decision API in tests);
+#             crowdsec (its LAPI, configured offline, feeds Ironpost's bouncer mode in tests)
 set -euo pipefail
-PKGS=(libhyperscan-dev libpcre2-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static)
+PKGS=(libhyperscan-dev libpcre2-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static crowdsec-custom-bouncer crowdsec)
 [[ "${1:-}" == "--build-only" ]] && PKGS=(libhyperscan-dev libpcre2-dev)
 missing=()
 for p in "${PKGS[@]}"; do
@@ -16,6 +18,12 @@ if ((${#missing[@]})); then
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
+    # crowdsec's postinst registers to CrowdSec's Central API (internet) unless this file exists
+    # and is not empty: Ironpost only needs its local API, offline.
+    if [[ " ${missing[*]} " == *" crowdsec "* && ! -s /etc/crowdsec/online_api_credentials.yaml ]]; then
+        mkdir -p /etc/crowdsec
+        echo "# offline: no Central API registration" > /etc/crowdsec/online_api_credentials.yaml
+    fi
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     # docker.io's postinst may fail to start a service in a container: verify with dpkg, not the exit code.
     apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" || true

@@ -26,6 +26,8 @@ GROUPS = [
     ("sbom", "ironpost.cli.sbom"),
     ("scan", "ironpost.cli.scan"),
     ("db", "ironpost.cli.db"),
+    ("bouncers", "ironpost.cli.bouncers"),
+    ("fleet", "ironpost.cli.fleet"),
 ]
 
 app = typer.Typer(

@@ -22,6 +22,7 @@ class ModuleContext:
     bus: Bus
     data_dir: Path
     store: Any = None  # ironpost.storage.base.Store, passed as an interface
+    decisions: Any = None  # ironpost.core.decisions.DecisionLedger: written by the ban manager, read by the API
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("ironpost"))
 
 

@@ -19,6 +19,7 @@ from ironpost import __version__
 from ironpost.core import extensions
 from ironpost.core.bus import Bus
 from ironpost.core.config import Config, load_config
+from ironpost.core.decisions import DecisionLedger
 from ironpost.core.errors import ConfigError, DaemonError, IronpostError
 from ironpost.core.fsmode import UMASK, check_data_dir, tighten
 from ironpost.core.logging import set_level, setup_logging
@@ -94,7 +95,11 @@ class Daemon:
                       extra={"missing": ext["missing"]})
         elif ext["mode"] == "twins":
             log.info("extensions disabled (IRONPOST_NO_EXTENSIONS): the pure-Python twins run")
-        self.ctx = ModuleContext(config=cfg, bus=self.bus, data_dir=cfg.data_dir, store=self.store, log=log)
+        # What is banned, by whom, until when: kept across restarts; the ban manager writes it,
+        # the CrowdSec-compatible API reads it.
+        self.decisions = DecisionLedger(cfg.data_dir / "decisions.db")
+        self.ctx = ModuleContext(config=cfg, bus=self.bus, data_dir=cfg.data_dir, store=self.store, log=log,
+                                 decisions=self.decisions)
         if cfg.general.http_listen:
             # bound before any module starts (a taken port stops the daemon before it reads
             # anything) and before the control socket appears (`status` names the real port)
@@ -157,6 +162,7 @@ class Daemon:
             log.error("shutdown timed out; spooled %d queued events", len(left))
             code = 1
         self.store.close()
+        self.decisions.close()
         log.info("ironpost daemon stopped")
         return code
 

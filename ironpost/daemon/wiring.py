@@ -20,6 +20,9 @@ MODULES: dict[str, str] = {
     "ebpf": "ironpost.ebpf.module:EbpfModule",
     "container": "ironpost.container.module:ContainerModule",
     "sbom": "ironpost.sbom.module:SbomModule",
+    "lapi": "ironpost.lapi.module:LapiModule",
+    "fleet": "ironpost.fleet.module:FleetModule",
+    "feeds": "ironpost.feeds.module:FeedsModule",
 }
 
 

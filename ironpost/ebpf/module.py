@@ -26,6 +26,8 @@ from pathlib import Path
 from ironpost.core.bus import SUPPRESSED_TOPIC
 from ironpost.core.config import Config
 from ironpost.core.config.sections.ebpf import PAGE
+from ironpost.core.config.sections.fleet import node_id_of
+from ironpost.core.decisions import DECISIONS_IN, Decision, DecisionLedger
 from ironpost.core.errors import EbpfError
 from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.core.module import ModuleContext, ModuleUnavailable
@@ -33,6 +35,7 @@ from ironpost.ebpf import layout
 from ironpost.ebpf.bans import PORT_SCAN_RULE, SYN_FLOOD_RULE, BanManager
 from ironpost.ebpf.detectors import BUCKETS, PortScanDetector, SynFloodDetector, slot_ns_for
 from ironpost.ebpf.maps import parse_target
+from ironpost.ebpf.memory_blocklist import MemoryBlocklist
 
 log = logging.getLogger("ironpost.ebpf")
 
@@ -85,6 +88,7 @@ class EbpfModule:
         self._given_loader = loader
         self.loader = loader
         self.bans: BanManager | None = None
+        self.blocklist = None  # the loader's kernel Blocklist, or a MemoryBlocklist
         self.reader = None
         self.counters = {
             "records": 0, "records_bad": 0, "batches": 0, "packet_events": 0,
@@ -112,6 +116,56 @@ class EbpfModule:
 
     # -- lifecycle -------------------------------------------------------------------
     async def run(self, ctx: ModuleContext) -> None:
+        if self.cfg.backend == "memory":
+            await self._run_memory(ctx)
+        else:
+            await self._run_xdp(ctx)
+
+    def _ban_manager(self, ctx: ModuleContext, blocklist) -> BanManager:
+        ledger = ctx.decisions if ctx.decisions is not None else DecisionLedger()
+        bans = BanManager(blocklist, ctx.bus, history_path=Path(ctx.data_dir) / "ban_history.db", ledger=ledger,
+                          node_id=node_id_of(self.config), **self._ban_settings(self.cfg))
+        log.info("ban exemptions", extra={"exempt": bans.exemptions.as_list()})
+        return bans
+
+    def _ban_tasks(self, ctx: ModuleContext, subs) -> list[asyncio.Task]:
+        alerts_sub, suppressed_sub, decisions_sub = subs
+        return [
+            asyncio.create_task(self._alert_loop(alerts_sub), name="ebpf-bans"),
+            asyncio.create_task(self._alert_loop(suppressed_sub, suppressed=True), name="ebpf-bans-suppressed"),
+            asyncio.create_task(self._decision_loop(decisions_sub), name="ebpf-decisions"),
+            asyncio.create_task(self._housekeeping(), name="ebpf-expire"),
+        ]
+
+    def _subscribe(self, ctx: ModuleContext):
+        return (ctx.bus.subscribe("alerts", "ebpf-bans"), ctx.bus.subscribe(SUPPRESSED_TOPIC, "ebpf-bans"),
+                ctx.bus.subscribe(DECISIONS_IN, "ebpf-bans"))
+
+    async def _run_memory(self, ctx: ModuleContext) -> None:
+        """Bans without the kernel: decided, recorded, served, expired, but enforced elsewhere."""
+        subs = self._subscribe(ctx)
+        tasks: list[asyncio.Task] = []
+        self.blocklist = MemoryBlocklist()
+        try:
+            self.bans = self._ban_manager(ctx, self.blocklist)
+            restored = self.bans.restore()
+            log.info("ban backend: memory (nothing is dropped by Ironpost itself)", extra={"restored": restored})
+            tasks = self._ban_tasks(ctx, subs)
+            self.running.set()
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()
+        finally:
+            self.running.clear()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for sub in subs:
+                ctx.bus.unsubscribe(sub)
+            if self.bans is not None:
+                self.bans.close()
+
+    async def _run_xdp(self, ctx: ModuleContext) -> None:
         from ironpost.ebpf.loader import XdpLoader
         from ironpost.ebpf.ringbuf import RingReader
 
@@ -130,8 +184,7 @@ class EbpfModule:
             self.loader = loader
             log.info("XDP program compiled", extra={"secs": round(time.monotonic() - t0, 2)})
         loader = self.loader
-        alerts_sub = ctx.bus.subscribe("alerts", "ebpf-bans")
-        suppressed_sub = ctx.bus.subscribe(SUPPRESSED_TOPIC, "ebpf-bans")
+        subs = self._subscribe(ctx)
         fd = None
         loop = asyncio.get_running_loop()
         tasks: list[asyncio.Task] = []
@@ -140,22 +193,19 @@ class EbpfModule:
             loader.set_scan_refresh(self.scan_refresh_ms)
             if c.blocklist:
                 loader.blocklist.add_many(c.blocklist)
-            self.bans = BanManager(loader.blocklist, ctx.bus, history_path=Path(ctx.data_dir) / "ban_history.db",
-                                   **self._ban_settings(c))
-            log.info("ban exemptions", extra={"exempt": self.bans.exemptions.as_list()})
+            self.blocklist = loader.blocklist
+            self.bans = self._ban_manager(ctx, loader.blocklist)
             self.bans.adopt_existing()
+            restored = self.bans.restore()
+            if restored:
+                log.info("bans restored from the decision ledger", extra={"restored": restored})
             self.reader = RingReader(loader.ringbuf_fd)
             self.reader.discard_all()  # records from before this start (a crashed run) are stale
             loader.attach()
             wake = asyncio.Event()
             fd = loader.ringbuf_fd
             loop.add_reader(fd, wake.set)
-            tasks = [
-                asyncio.create_task(self._drain_loop(ctx, wake), name="ebpf-drain"),
-                asyncio.create_task(self._alert_loop(alerts_sub), name="ebpf-bans"),
-                asyncio.create_task(self._alert_loop(suppressed_sub, suppressed=True), name="ebpf-bans-suppressed"),
-                asyncio.create_task(self._housekeeping(), name="ebpf-expire"),
-            ]
+            tasks = [asyncio.create_task(self._drain_loop(ctx, wake), name="ebpf-drain"), *self._ban_tasks(ctx, subs)]
             self.running.set()
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
@@ -167,8 +217,8 @@ class EbpfModule:
             await asyncio.gather(*tasks, return_exceptions=True)
             if fd is not None:
                 loop.remove_reader(fd)
-            ctx.bus.unsubscribe(alerts_sub)
-            ctx.bus.unsubscribe(suppressed_sub)
+            for sub in subs:
+                ctx.bus.unsubscribe(sub)
             if self.bans is not None:
                 self.bans.close()
             loader.detach()
@@ -283,6 +333,13 @@ class EbpfModule:
             if isinstance(alert, AlertEvent):
                 await self.bans.on_alert(alert, suppressed=suppressed)
 
+    async def _decision_loop(self, sub) -> None:
+        """Decisions made elsewhere (peer nodes, CrowdSec, lists), applied like our own."""
+        while True:
+            first = await sub.get()
+            batch = [d for d in [first, *sub.drain_nowait(10_000)] if isinstance(d, Decision)]
+            await self.bans.apply_many(batch)
+
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(0.5)
@@ -315,7 +372,7 @@ class EbpfModule:
 
     async def control(self, op: str, args: dict) -> dict:
         try:
-            if self.loader is None or self.bans is None or not self.running.is_set():
+            if self.blocklist is None or self.bans is None or not self.running.is_set():
                 return {"ok": False, "error": "network module is not running yet"}
             if op == "block":
                 ttl = args.get("ttl_secs")
@@ -326,7 +383,7 @@ class EbpfModule:
                 ev = await self.bans.ban(args.get("target", ""), float(ttl) if ttl else None, reason="manual")
                 if ev.result != "ok":
                     return {"ok": False, "error": ev.error}
-                e = self.loader.blocklist.get(ev.target)
+                e = self.blocklist.get(ev.target)
                 return {"ok": True, "entry": e.to_dict() if e else None}
             if op == "unblock":
                 ev = await self.bans.unban(args.get("target", ""))
@@ -334,10 +391,14 @@ class EbpfModule:
                     return {"ok": False, "error": ev.error}
                 return {"ok": True, "removed": ev.result == "ok", "network": ev.target}
             if op == "list":
-                return {"ok": True, "entries": [e.to_dict() for e in self.loader.blocklist.entries()]}
+                return {"ok": True, "entries": [e.to_dict() for e in self.blocklist.entries()]}
+            if op == "decisions":
+                return {"ok": True, "decisions": [d.to_dict() for d in self.bans.ledger.active.values()]}
+            if op == "stats" and self.loader is None:
+                return {"ok": False, "error": "no kernel counters: [ebpf] backend is memory"}
             if op == "stats":
                 return {"ok": True, "kernel": self.loader.stats.read(), "metrics": self.metrics()}
-            return {"ok": False, "error": f"unknown op {op!r}; expected block, unblock, list or stats"}
+            return {"ok": False, "error": f"unknown op {op!r}; expected block, unblock, list, decisions or stats"}
         except EbpfError as exc:
             return {"ok": False, "error": str(exc)}
 

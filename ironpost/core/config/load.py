@@ -250,7 +250,7 @@ def redact(values: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for key, spec in section.fields.items():
             value = table.get(key)
             if spec.secret and isinstance(value, str) and value:
-                table[key] = redact_url(value)
+                table[key] = redact_url(value) if spec.kind == "url" else "***"
     return out
 
 

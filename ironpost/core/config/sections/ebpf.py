@@ -45,6 +45,9 @@ EBPF = Section(
         "detector_max_keys": Field("int", 16384, "most destinations (SYN flood) and sources (port scan) each detector "
                                    "tracks at once; beyond it the least recently active is evicted and counted",
                                    min=16, max=1_000_000),
+        "backend": Field("choice", "xdp", "where bans are enforced: xdp (the kernel blocklist) or memory (kept and "
+                         "served by the daemon only, for hosts where a CrowdSec bouncer or firewall enforces them)",
+                         choices=("xdp", "memory")),
         "pin_dir": Field("path", "/sys/fs/bpf/ironpost", "bpffs dir where the blocklist and counters are pinned "
                          "(the CLI edits them there when no daemon runs)"),
     },

@@ -1,0 +1,1 @@
+"""Decision feeds: a CrowdSec LAPI polled as a bouncer would, and plain block lists."""

@@ -1,0 +1,1 @@
+"""The fleet: several Ironpost nodes share decisions and alerts through Redis Streams."""

@@ -1,0 +1,1 @@
+"""The CrowdSec-compatible decision API: the subset of CrowdSec's local API that bouncers use."""
