@@ -167,8 +167,13 @@ class Executor:
         attempt = 0
         while True:
             attempt += 1
+            call = asyncio.ensure_future(asyncio.to_thread(work))
             try:
-                result, why = await asyncio.to_thread(work)
+                result, why = await asyncio.shield(call)
+            except asyncio.CancelledError:
+                ev.details["attempts"] = attempt
+                await self._record_when_done(ev, call)
+                raise
             except ContainerError as exc:
                 if is_transient(exc) and attempt <= self.retries:
                     self.retried += 1
@@ -182,6 +187,18 @@ class Executor:
             ev.details["attempts"] = attempt
             self._finish(ev, result, why)
             return
+
+    async def _record_when_done(self, ev: ActionEvent, call: asyncio.Future) -> None:
+        """Stopped while an engine call runs: the call goes on in its thread whatever we do, so wait
+        for it and publish what it did. A container paused during shutdown is never left without
+        its ActionEvent (the daemon stores the actions published while modules stop)."""
+        try:
+            result, why = await call
+        except ContainerError as exc:
+            self._finish(ev, "failed", str(exc))
+        else:
+            self._finish(ev, result, why)
+        await self._emit(ev)
 
     # Blocking helpers below run in a worker thread.
 

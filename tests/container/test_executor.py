@@ -221,3 +221,31 @@ def test_unreachable_engine_fails_cleanly(tmp_path):
     c = ContainerInfo("f" * 64, "web-9", "img", "running")
     ev = asyncio.run(ex.execute(Decision(Policy(name="p", action="pause"), c), alert()))
     assert ev.result == "failed" and "unreachable" in ev.error and ev.details["attempts"] == 2
+
+
+def test_an_action_under_way_at_stop_is_still_published(trio, docker_client, make_executor, engine):
+    """Cancel (the daemon stopping) while the engine pauses the container: the pause happens in
+    its thread anyway, so its ActionEvent must still be published, not lost."""
+    ex = make_executor()
+    release = threading.Event()
+    real_run = engine.run
+
+    def slow_run(what, fn):  # fault injection: hold the engine call until the task is cancelled
+        release.wait(10)
+        return real_run(what, fn)
+
+    async def main():
+        with mock.patch.object(engine, "run", side_effect=slow_run):
+            task = asyncio.create_task(ex.execute(decide(docker_client, "web-1", "pause"), alert()))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            await asyncio.sleep(0.1)
+            assert not task.done()  # it waits for the engine call rather than dropping it
+            release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    asyncio.run(main())
+    assert [(e.action, e.result) for e in ex.published] == [("pause", "ok")]
+    assert state_of(docker_client, "web-1")["Paused"] is True
+    assert asyncio.run(ex.release("web-1")).result == "ok"

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import support
 from daemon_support import ROOT, DaemonProc, write_config
