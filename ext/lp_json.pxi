@@ -214,12 +214,35 @@ cdef inline Py_ssize_t js_ws(const char* b, Py_ssize_t i, Py_ssize_t e) noexcept
     return i
 
 
+# per name length, the tracked indexes of that length (-1 ends a row): a key is compared with at most
+# the five names of its length, not with all of them
+cdef enum:
+    JN_MAXLEN = 20
+    JN_PERLEN = 7
+cdef int _JN_BYLEN[JN_MAXLEN + 1][JN_PERLEN]
+cdef int _n, _x
+for _n in range(JN_MAXLEN + 1):
+    for _x in range(JN_PERLEN):
+        _JN_BYLEN[_n][_x] = -1
+for _x in range(JN_COUNT):
+    _n = 0
+    while _JN_BYLEN[_JN_LENS[_x]][_n] >= 0:
+        _n += 1
+    assert _n < JN_PERLEN - 1 and _JN_LENS[_x] <= JN_MAXLEN
+    _JN_BYLEN[_JN_LENS[_x]][_n] = _x
+
+
 cdef inline int js_name(const char* path, int plen, const char* k, Py_ssize_t klen) noexcept nogil:
     """The tracked index of the flattened name path + key, or -1."""
     cdef Py_ssize_t n = plen + klen
-    cdef int x
-    for x in range(JN_COUNT):
-        if _JN_LENS[x] == n and memcmp(_JN_NAMES[x], path, plen) == 0 and memcmp(_JN_NAMES[x] + plen, k, klen) == 0:
+    cdef int j, x
+    if n > JN_MAXLEN:
+        return -1
+    for j in range(JN_PERLEN):
+        x = _JN_BYLEN[n][j]
+        if x < 0:
+            return -1
+        if (plen == 0 or memcmp(_JN_NAMES[x], path, plen) == 0) and memcmp(_JN_NAMES[x] + plen, k, klen) == 0:
             return x
     return -1
 
