@@ -3,8 +3,10 @@
 #   build:   gcc and Python headers (present), libhyperscan-dev and libpcre2-dev (the rule matcher links libhs, and libpcre2 for rules' extract patterns)
 #   network: python3-bpfcc + kernel headers (XDP module), iproute2 (tests' veth pairs), nftables (bench peer)
 #   docker:  docker.io + busybox-static (container guard tests run a private, offline dockerd)
+#   storage: postgresql + redis-server (.ci/run starts the system ones; tests/reliability starts private
+#            ones with initdb/pg_ctl and redis-server on their own ports, and kills them); util-linux (setpriv)
 set -euo pipefail
-PKGS=(libhyperscan-dev libpcre2-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static)
+PKGS=(libhyperscan-dev libpcre2-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static postgresql redis-server util-linux)
 [[ "${1:-}" == "--build-only" ]] && PKGS=(libhyperscan-dev libpcre2-dev)
 missing=()
 for p in "${PKGS[@]}"; do
