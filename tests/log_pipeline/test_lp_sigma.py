@@ -67,3 +67,15 @@ def test_cli_import_sigma(tmp_path):
     assert all(o["reason"] for o in objs if not o["converted"])
     assert len(list(tmp_path.glob("*.yaml"))) == 4
     assert CliRunner().invoke(app, ["validate", "--dir", str(tmp_path)]).exit_code == 0
+
+
+def test_malformed_sigma_documents_are_reported_not_crashed_on():
+    """Found by tests/reliability/test_fuzz.py: `detection: null` raised AttributeError."""
+    from ironpost.log_pipeline.rules.sigma import convert_doc
+
+    for doc in ({"title": "t", "detection": None}, {"title": "t", "detection": ["a"]}, {"title": "t", "detection": "x"}):
+        (res,) = convert_doc(doc, "bad.yml")
+        assert res.error.startswith("detection must be a mapping")
+    det = {"sel": {"message|contains": "x"}, "condition": "sel"}
+    (res,) = convert_doc({"title": "t", "detection": det, "tags": 5, "references": "https://example.org"}, "odd.yml")
+    assert res.error is None and "- '5'" in res.yaml and "https://example.org" in res.yaml

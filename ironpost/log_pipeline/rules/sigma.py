@@ -253,6 +253,11 @@ def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")[:60] or "rule"
 
 
+def _str_list(v) -> list[str]:
+    """A list of strings from what a hand-written file may hold there: a list, or one scalar."""
+    return [str(x) for x in v] if isinstance(v, list) else [str(v)]
+
+
 def convert_doc(doc: dict, file: str) -> list[Result]:
     title = doc.get("title") if isinstance(doc, dict) else None
     try:
@@ -261,6 +266,8 @@ def convert_doc(doc: dict, file: str) -> list[Result]:
                 raise Unsupported("correlation rules are not supported")
             raise Unsupported("no detection section")
         det = doc["detection"]
+        if not isinstance(det, dict):
+            raise Unsupported(f"detection must be a mapping, found {type(det).__name__}")
         cond = det.get("condition")
         if isinstance(cond, list):
             if len(cond) != 1:
@@ -291,11 +298,11 @@ def convert_doc(doc: dict, file: str) -> list[Result]:
         rule: dict = {"id": rid, "title": str(title), "description": str(doc.get("description", "")).strip(),
                       "severity": severity, "detection": {"conditions": [a.to_yaml() for a in conj]}}
         if doc.get("tags"):
-            rule["tags"] = [str(t) for t in doc["tags"]]
+            rule["tags"] = _str_list(doc["tags"])
         if doc.get("id"):
             rule["sigma_id"] = str(doc["id"])
         if doc.get("references"):
-            rule["references"] = [str(r) for r in doc["references"]]
+            rule["references"] = _str_list(doc["references"])
         out.append(Result(file, title, rid, yaml.safe_dump(rule, sort_keys=False, allow_unicode=True)))
     return out
 
