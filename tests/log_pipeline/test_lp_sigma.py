@@ -79,3 +79,20 @@ def test_malformed_sigma_documents_are_reported_not_crashed_on():
     det = {"sel": {"message|contains": "x"}, "condition": "sel"}
     (res,) = convert_doc({"title": "t", "detection": det, "tags": 5, "references": "https://example.org"}, "odd.yml")
     assert res.error is None and "- '5'" in res.yaml and "https://example.org" in res.yaml
+
+
+def test_value_lists_convert():
+    """A list of plain values (an `in`) or of CIDRs made the converter crash: atoms holding a
+    list could not be hashed when branches were deduplicated (found by the fuzz suite)."""
+    import yaml
+
+    from ironpost.log_pipeline.rules.sigma import convert_doc
+
+    det = {"sel": {"process": ["sshd", "su"], "src_ip|cidr": ["10.0.0.0/8", "192.0.2.0/24"]}, "condition": "sel"}
+    (res,) = convert_doc({"title": "lists", "detection": det}, "lists.yml")
+    assert res.error is None, res.error
+    conds = yaml.safe_load(res.yaml)["detection"]["conditions"]
+    assert {"field": "process", "operator": "in", "value": ["sshd", "su"], "modifier": "case_insensitive"} in conds
+    assert any(c["operator"] == "cidr" and c["value"] == ["10.0.0.0/8", "192.0.2.0/24"] for c in conds)
+    (empty,) = convert_doc({"title": "e", "detection": {"sel": {"process": []}, "condition": "sel"}}, "e.yml")
+    assert "empty list of values" in empty.error

@@ -62,7 +62,7 @@ class Atom:
     def to_yaml(self) -> dict:
         d: dict = {"field": self.field, "operator": self.operator}
         if self.operator != "exists":
-            d["value"] = self.value
+            d["value"] = list(self.value) if isinstance(self.value, tuple) else self.value
         elif self.value is False:
             d["value"] = False
         mods = (["case_insensitive"] if self.caseless else []) + (["not"] if self.negate else [])
@@ -113,6 +113,8 @@ def _field_atoms(key: str, value: Any) -> list[Atom]:
         if m not in KNOWN_MODS:
             raise Unsupported(f"modifier {m!r} on {name} has no equivalent")
     values = value if isinstance(value, list) else [value]
+    if not values:
+        raise Unsupported(f"{name}: empty list of values")
     if "exists" in mods:
         return [Atom(field, "exists", bool(values[0]), False)]
     if any(v is None for v in values):
@@ -120,7 +122,8 @@ def _field_atoms(key: str, value: Any) -> list[Atom]:
             return [Atom(field, "exists", False, False)]
         raise Unsupported(f"{name}: null mixed with other values")
     if "cidr" in mods:
-        return [Atom(field, "cidr", [str(v) for v in values] if len(values) > 1 else str(values[0]), False)]
+        # tuples, not lists: atoms are hashed when the condition's branches are deduplicated
+        return [Atom(field, "cidr", tuple(str(v) for v in values) if len(values) > 1 else str(values[0]), False)]
     if "gt" in mods or "lt" in mods:
         if len(values) != 1 or isinstance(values[0], bool) or not isinstance(values[0], (int, float)):
             raise Unsupported(f"{name}: gt/lt need one number")
@@ -144,7 +147,7 @@ def _field_atoms(key: str, value: Any) -> list[Atom]:
     if "all" in mods or len(plain) == 1:
         return [Atom(field, op2, v2, True) for op2, v2 in plain]
     if all(op2 == "equals" for op2, _ in plain):
-        return [Atom(field, "in", [v2 for _, v2 in plain], True)]
+        return [Atom(field, "in", tuple(v2 for _, v2 in plain), True)]
     regexes = [v2 if op2 == "regex" else _alternation(op2, [v2]) for op2, v2 in plain]
     return [Atom(field, "regex", "|".join(f"(?:{r})" for r in regexes), True)]
 
