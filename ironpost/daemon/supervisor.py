@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ironpost.core.errors import DaemonError
 from ironpost.core.module import ModuleContext, ModuleUnavailable
 
 log = logging.getLogger("ironpost.daemon")
@@ -35,7 +36,7 @@ class ModuleState:
     task: asyncio.Task | None = field(default=None, repr=False)
 
 
-class ModuleStalled(Exception):
+class ModuleStalled(DaemonError):
     """A module with a heartbeat made no progress for too long (raised by the supervisor)."""
 
 
