@@ -99,7 +99,7 @@ class LogPipelineModule:
             await asyncio.gather(*tasks, return_exceptions=True)
             for sub in subs:
                 ctx.bus.unsubscribe(sub)
-            # a tailed file's offset already counts lines still queued here: match them before stopping
+            # lines still queued here (syslog TCP, container logs) were taken from their senders: match them before stopping
             await self._flush_buffer()
 
     def _intake(self, collector):
