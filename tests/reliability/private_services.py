@@ -57,8 +57,12 @@ class PrivatePostgres:
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
         if self.user:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
-        self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
-        self.start()
+        try:
+            self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            self.start()
+        except BaseException:
+            shutil.rmtree(self.root, ignore_errors=True)  # nothing runs yet: only files to remove
+            raise
 
     def _run(self, args: list[str], timeout: float = 60) -> None:
         kw = {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []} if self.user else {}
