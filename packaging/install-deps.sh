@@ -5,8 +5,11 @@
 #   docker:  docker.io + busybox-static (container guard tests run a private, offline dockerd)
 #   crowdsec: crowdsec-custom-bouncer (a real bouncer reads Ironpost's decision API in tests);
 #             crowdsec (its LAPI, configured offline, feeds Ironpost's bouncer mode in tests)
+#   storage: postgresql + redis-server (.ci/run starts the system ones; tests/reliability starts private
+#            ones with initdb/pg_ctl and redis-server on their own ports, and kills them); util-linux (setpriv)
 set -euo pipefail
-PKGS=(libhyperscan-dev libpcre2-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static crowdsec-custom-bouncer crowdsec)
+PKGS=(libhyperscan-dev libpcre2-dev python3-bpfcc libbpfcc linux-headers-amd64 iproute2 nftables iptables docker.io busybox-static
+      crowdsec-custom-bouncer crowdsec postgresql redis-server util-linux)
 [[ "${1:-}" == "--build-only" ]] && PKGS=(libhyperscan-dev libpcre2-dev)
 missing=()
 for p in "${PKGS[@]}"; do

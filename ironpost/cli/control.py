@@ -47,7 +47,10 @@ def status(
         typer.echo("extensions: compiled")
     for name, st in sorted(resp["modules"].items()):
         err = f"  ({st['last_error']})" if st.get("last_error") else ""
-        typer.echo(f"  {name:<14} {st['state']:<12} restarts {st['restarts']}{err}")
+        extra = "".join(f"  {label} {st[key]}" for key, label in (("retries", "retries"), ("stalls", "stalls")) if st.get(key))
+        if "retry_in_secs" in st:
+            extra += f"  next try in {st['retry_in_secs']}s"
+        typer.echo(f"  {name:<14} {st['state']:<12} restarts {st['restarts']}{extra}{err}")
     if not resp["modules"]:
         typer.echo("  no modules enabled")
 

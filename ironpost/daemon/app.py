@@ -277,13 +277,22 @@ class Daemon:
         out["storage_written_total"] = self.writer.written
         out["reloads_total{result=\"applied\"}"] = self.reloads["applied"]
         out["reloads_total{result=\"rejected\"}"] = self.reloads["rejected"]
+        now = time.monotonic()
         for name, st in self.supervisor.modules.items():
             out[f'module_up{{module="{name}"}}'] = 1 if st.state == "running" else 0
+            out[f'module_unavailable{{module="{name}"}}'] = 1 if st.state == "unavailable" else 0
             out[f'module_restarts_total{{module="{name}"}}'] = st.restarts
+            out[f'module_retries_total{{module="{name}"}}'] = st.retries
+            out[f'module_stalls_total{{module="{name}"}}'] = st.stalls
+            waiting = st.next_attempt_at is not None and st.state in ("backoff", "unavailable")
+            out[f'module_retry_in_seconds{{module="{name}"}}'] = round(max(0.0, st.next_attempt_at - now), 1) if waiting else 0
             try:
                 out.update(st.module.metrics())
             except Exception as exc:  # a module's metrics bug must not break /metrics
                 log.warning("metrics of %s failed: %s", name, exc)
+        for name in self.unavailable:  # could not even be loaded (not in this build)
+            out[f'module_up{{module="{name}"}}'] = 0
+            out[f'module_unavailable{{module="{name}"}}'] = 1
         try:
             import resource
 

@@ -1,4 +1,5 @@
 import asyncio
+import time
 from pathlib import Path
 
 from ironpost.core.bus import Bus
@@ -70,7 +71,9 @@ def test_crashing_module_is_restarted_with_backoff_and_others_keep_running():
     assert crashy.runs == 4
     assert status["crashy"] == {"state": "running", "restarts": 3, "last_error": "RuntimeError: boom 3"}
     assert status["steady"]["state"] == "running" and status["steady"]["restarts"] == 0
-    assert status["missing"] == {"state": "unavailable", "restarts": 0, "last_error": "no BPF here"}
+    missing = status["missing"]
+    assert (missing["state"], missing["restarts"], missing["last_error"]) == ("unavailable", 0, "no BPF here")
+    assert missing["retries"] >= 3 and 0 <= missing["retry_in_secs"] <= 0.04  # tried again, with backoff
 
 
 def test_backoff_grows_between_restarts():
@@ -83,3 +86,82 @@ def test_backoff_grows_between_restarts():
         return crashy.runs
 
     assert asyncio.run(go()) == 4
+
+
+class LateDocker:
+    """Unavailable until its third start (Docker started after the daemon), then runs."""
+    name = "late"
+
+    def __init__(self):
+        self.runs = 0
+
+    async def run(self, ctx):
+        self.runs += 1
+        if self.runs < 3:
+            raise ModuleUnavailable("Docker engine at unix:///nowhere is unreachable")
+        await asyncio.sleep(3600)
+
+    def metrics(self):
+        return {}
+
+
+def test_unavailable_module_is_tried_again_and_comes_up(caplog):
+    async def go():
+        sup = Supervisor(ctx(), backoff_initial=0.02, unavailable_retry_max=0.05)
+        late = LateDocker()
+        sup.start(late)
+        await asyncio.sleep(0.3)
+        status = sup.status()
+        await sup.stop_all()
+        return late, status
+
+    late, status = asyncio.run(go())
+    assert late.runs == 3
+    assert status["late"]["state"] == "running" and status["late"]["retries"] == 2
+    warnings = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # logged once per reason, not on every attempt
+
+
+class Hung:
+    """Stops making progress after its first start (a wedged client, a lost wakeup)."""
+    name = "hung"
+    stall_secs = 0.1
+
+    def __init__(self):
+        self.runs = 0
+        self.last = time.monotonic()
+
+    def heartbeat(self):
+        return self.last
+
+    async def run(self, ctx):
+        self.runs += 1
+        self.last = time.monotonic()
+        if self.runs == 1:
+            await asyncio.Event().wait()  # hangs: no progress ever again
+        while True:
+            self.last = time.monotonic()
+            await asyncio.sleep(0.01)
+
+    def metrics(self):
+        return {}
+
+
+def test_hung_module_is_restarted_with_backoff():
+    async def go():
+        sup = Supervisor(ctx(), backoff_initial=0.05, stall_check=0.02)
+        hung = Hung()
+        sup.start(hung)
+        sup.start(Steady())
+        await asyncio.sleep(0.6)
+        status = sup.status()
+        ticks = Steady.ticks
+        await asyncio.sleep(0.05)
+        alive = Steady.ticks > ticks
+        await sup.stop_all()
+        return hung, status, alive
+
+    hung, status, alive = asyncio.run(go())
+    assert hung.runs == 2 and alive  # restarted once, and it has made progress since; the other never stopped
+    assert status["hung"]["state"] == "running" and status["hung"]["restarts"] == 1 and status["hung"]["stalls"] == 1
+    assert status["hung"]["last_error"].startswith("ModuleStalled: no progress for")

@@ -67,3 +67,32 @@ def test_cli_import_sigma(tmp_path):
     assert all(o["reason"] for o in objs if not o["converted"])
     assert len(list(tmp_path.glob("*.yaml"))) == 4
     assert CliRunner().invoke(app, ["validate", "--dir", str(tmp_path)]).exit_code == 0
+
+
+def test_malformed_sigma_documents_are_reported_not_crashed_on():
+    """Found by tests/reliability/test_fuzz.py: `detection: null` raised AttributeError."""
+    from ironpost.log_pipeline.rules.sigma import convert_doc
+
+    for doc in ({"title": "t", "detection": None}, {"title": "t", "detection": ["a"]}, {"title": "t", "detection": "x"}):
+        (res,) = convert_doc(doc, "bad.yml")
+        assert res.error.startswith("detection must be a mapping")
+    det = {"sel": {"message|contains": "x"}, "condition": "sel"}
+    (res,) = convert_doc({"title": "t", "detection": det, "tags": 5, "references": "https://example.org"}, "odd.yml")
+    assert res.error is None and "- '5'" in res.yaml and "https://example.org" in res.yaml
+
+
+def test_value_lists_convert():
+    """A list of plain values (an `in`) or of CIDRs made the converter crash: atoms holding a
+    list could not be hashed when branches were deduplicated (found by the fuzz suite)."""
+    import yaml
+
+    from ironpost.log_pipeline.rules.sigma import convert_doc
+
+    det = {"sel": {"process": ["sshd", "su"], "src_ip|cidr": ["10.0.0.0/8", "192.0.2.0/24"]}, "condition": "sel"}
+    (res,) = convert_doc({"title": "lists", "detection": det}, "lists.yml")
+    assert res.error is None, res.error
+    conds = yaml.safe_load(res.yaml)["detection"]["conditions"]
+    assert {"field": "process", "operator": "in", "value": ["sshd", "su"], "modifier": "case_insensitive"} in conds
+    assert any(c["operator"] == "cidr" and c["value"] == ["10.0.0.0/8", "192.0.2.0/24"] for c in conds)
+    (empty,) = convert_doc({"title": "e", "detection": {"sel": {"process": []}, "condition": "sel"}}, "e.yml")
+    assert "empty list of values" in empty.error

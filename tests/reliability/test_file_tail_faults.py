@@ -69,7 +69,7 @@ def test_file_tail_rotation_and_restarts(tmp_path):
     path.write_bytes(b"")
     data = tmp_path / "data"
     data.mkdir()
-    cfg = write_config(tmp_path / "c.toml", data, log_level="warning",
+    cfg = write_config(tmp_path / "c.toml", data, log_level="info",
                        log_pipeline=f'enabled = true\nrules_dir = "{marker_rules(tmp_path)}"\n'
                                     f'watch_paths = ["{path}"]\nfiles_start_at = "beginning"\nfiles_poll_interval_secs = 0.1')
     d = DaemonProc(cfg, data)
@@ -81,6 +81,7 @@ def test_file_tail_rotation_and_restarts(tmp_path):
             time.sleep(max(0.0, SECONDS * at - (time.monotonic() - w.t0)))
             rc = d.stop(sig)
             events.append((sig.name, rc, w.seq))
+            d.log.rename(tmp_path / f"daemon.{len(events)}.log")  # kept: the next daemon writes daemon.log
             time.sleep(0.5)  # the file keeps growing (and may rotate) while the daemon is down
             d = DaemonProc(cfg, data)
         w.join(SECONDS + 30)
@@ -111,9 +112,19 @@ def test_file_tail_rotation_and_restarts(tmp_path):
            duplicated_elsewhere=elsewhere, first_lost=lost[:5], stop_codes=[e[1] for e in events])
     assert w.rotations["rename"] >= 2 and w.rotations["copytruncate"] >= 2
     assert events[0][1] == 0 and events[1][1] == -signal.SIGKILL
-    assert lost == [], f"{len(lost)} lines lost, first {lost[:10]}"
+    assert lost == [], f"{len(lost)} lines lost, first {lost[:10]}; events {events}; daemon logs:\n" + _story(tmp_path)
     # SIGTERM, rotations: nothing twice. SIGKILL: at most the lines of one unsaved offset
     # checkpoint (saved every poll, 0.1 s here; bounded at 1 s of writing)
     assert elsewhere == 0, {s: n for s, n in dups.items() if not killed_at - 2 * RATE <= s <= killed_at + RATE}
     assert near_kill <= RATE
 
+
+
+def _story(tmp_path) -> str:
+    """What the daemons said about files, for a failure message."""
+    out = []
+    for log in sorted(tmp_path.glob("daemon*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if any(w in line for w in ("file_tail", "truncat", "copy", "tailing", "rotat", "error", "warning", "started", "stopp")):
+                out.append(f"{log.name}: {line[:300]}")
+    return "\n".join(out[-80:])

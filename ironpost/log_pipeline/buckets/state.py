@@ -104,3 +104,51 @@ class MemoryState(WindowState):
             "lp_state_evictions_total": float(self.evictions),
             "lp_state_expired_total": float(self.expired),
         }
+
+
+class MirroredState(WindowState):
+    """A shared state (Redis) with a local MemoryState that records every call too, so an outage
+    of the shared state neither loses nor repeats an incident of this daemon.
+
+    Counts are the larger of the two: each is at most the true count (the local one sees only
+    this daemon's events, the shared one misses what came while it was down or after it was
+    restarted empty), so the larger is the better lower bound. A mark is fresh only when it is
+    fresh in both: an incident alerted locally during the outage is not alerted again from the
+    shared state afterwards, and one alerted by another daemon is not alerted here. Every call
+    reaches both, so their marks move together. Failures of the shared state are counted in
+    `errors` and the local answer is used.
+    """
+
+    def __init__(self, shared, local: MemoryState, errors_exc: type[Exception]):
+        self.shared, self.local = shared, local
+        self._exc = errors_exc
+        self.errors = 0
+
+    def _shared(self, method: str, *args):
+        try:
+            return getattr(self.shared, method)(*args)
+        except self._exc:
+            self.errors += 1
+            return None
+
+    def hit(self, key: str, ts: float, window: float) -> int:
+        n = self.local.hit(key, ts, window)
+        shared = self._shared("hit", key, ts, window)
+        return n if shared is None else max(n, shared)
+
+    def clear(self, key: str) -> None:
+        self.local.clear(key)
+        self._shared("clear", key)
+
+    def first_seen(self, key: str) -> float | None:
+        seen = [t for t in (self.local.first_seen(key), self._shared("first_seen", key)) if t is not None]
+        return min(seen) if seen else None
+
+    def mark_once(self, key: str, ts: float, window: float) -> bool:
+        fresh = self.local.mark_once(key, ts, window)
+        shared = self._shared("mark_once", key, ts, window)
+        return fresh if shared is None else (fresh and shared)
+
+    def metrics(self) -> dict[str, float]:
+        sm = getattr(self.shared, "metrics", None)
+        return sm() if callable(sm) else {}

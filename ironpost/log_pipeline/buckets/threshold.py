@@ -20,7 +20,7 @@ import orjson
 
 from ironpost.core.errors import StorageError
 from ironpost.core.window import WindowState
-from ironpost.log_pipeline.buckets.state import MemoryState
+from ironpost.log_pipeline.buckets.state import MemoryState, MirroredState
 from ironpost.log_pipeline.rules.model import Rule
 
 
@@ -44,10 +44,13 @@ def group_values(rule: Rule, rec: dict) -> dict:
 
 class ThresholdEngine:
     def __init__(self, state: WindowState | None = None):
-        self.state: WindowState = state if state is not None else MemoryState()
-        # when a shared state (Redis) fails, counting goes on locally rather than stopping
+        # when a shared state (Redis) fails, counting goes on locally rather than stopping: the
+        # local copy records every event all along, so an incident spanning the outage is
+        # neither missed nor alerted twice (MirroredState)
         self.fallback = MemoryState()
-        self.state_errors = 0
+        self.state: WindowState = (MemoryState() if state is None else state if isinstance(state, MemoryState)
+                                   else MirroredState(state, self.fallback, StorageError))
+        self._state_errors = 0
         self.deduped: Counter[str] = Counter()
         self.rate_limited: Counter[str] = Counter()
         self.fired: Counter[str] = Counter()
@@ -90,8 +93,12 @@ class ThresholdEngine:
         try:
             return self._decide(self.state, rule, rec, ts)
         except StorageError:
-            self.state_errors += 1
+            self._state_errors += 1
             return self._decide(self.fallback, rule, rec, ts)
+
+    @property
+    def state_errors(self) -> int:
+        return self._state_errors + getattr(self.state, "errors", 0)
 
     def _decide(self, state: WindowState, rule: Rule, rec: dict, ts: float) -> Decision:
         group = group_values(rule, rec)

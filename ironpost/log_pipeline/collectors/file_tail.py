@@ -74,6 +74,8 @@ class FileTail:
     # waiting loses nothing (the unread rest stays in the file), so the log buffer makes us wait
     # rather than drop our lines
     lossless = True
+    # our offsets are saved once emit returns: the pipeline runs the rules before returning
+    saves_offsets = True
 
     def __init__(self, config: FileTailConfig):
         self.config = config

@@ -62,7 +62,7 @@ class Atom:
     def to_yaml(self) -> dict:
         d: dict = {"field": self.field, "operator": self.operator}
         if self.operator != "exists":
-            d["value"] = self.value
+            d["value"] = list(self.value) if isinstance(self.value, tuple) else self.value
         elif self.value is False:
             d["value"] = False
         mods = (["case_insensitive"] if self.caseless else []) + (["not"] if self.negate else [])
@@ -113,6 +113,8 @@ def _field_atoms(key: str, value: Any) -> list[Atom]:
         if m not in KNOWN_MODS:
             raise Unsupported(f"modifier {m!r} on {name} has no equivalent")
     values = value if isinstance(value, list) else [value]
+    if not values:
+        raise Unsupported(f"{name}: empty list of values")
     if "exists" in mods:
         return [Atom(field, "exists", bool(values[0]), False)]
     if any(v is None for v in values):
@@ -120,7 +122,8 @@ def _field_atoms(key: str, value: Any) -> list[Atom]:
             return [Atom(field, "exists", False, False)]
         raise Unsupported(f"{name}: null mixed with other values")
     if "cidr" in mods:
-        return [Atom(field, "cidr", [str(v) for v in values] if len(values) > 1 else str(values[0]), False)]
+        # tuples, not lists: atoms are hashed when the condition's branches are deduplicated
+        return [Atom(field, "cidr", tuple(str(v) for v in values) if len(values) > 1 else str(values[0]), False)]
     if "gt" in mods or "lt" in mods:
         if len(values) != 1 or isinstance(values[0], bool) or not isinstance(values[0], (int, float)):
             raise Unsupported(f"{name}: gt/lt need one number")
@@ -144,7 +147,7 @@ def _field_atoms(key: str, value: Any) -> list[Atom]:
     if "all" in mods or len(plain) == 1:
         return [Atom(field, op2, v2, True) for op2, v2 in plain]
     if all(op2 == "equals" for op2, _ in plain):
-        return [Atom(field, "in", [v2 for _, v2 in plain], True)]
+        return [Atom(field, "in", tuple(v2 for _, v2 in plain), True)]
     regexes = [v2 if op2 == "regex" else _alternation(op2, [v2]) for op2, v2 in plain]
     return [Atom(field, "regex", "|".join(f"(?:{r})" for r in regexes), True)]
 
@@ -253,6 +256,11 @@ def _slug(s: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")[:60] or "rule"
 
 
+def _str_list(v) -> list[str]:
+    """A list of strings from what a hand-written file may hold there: a list, or one scalar."""
+    return [str(x) for x in v] if isinstance(v, list) else [str(v)]
+
+
 def convert_doc(doc: dict, file: str) -> list[Result]:
     title = doc.get("title") if isinstance(doc, dict) else None
     try:
@@ -261,6 +269,8 @@ def convert_doc(doc: dict, file: str) -> list[Result]:
                 raise Unsupported("correlation rules are not supported")
             raise Unsupported("no detection section")
         det = doc["detection"]
+        if not isinstance(det, dict):
+            raise Unsupported(f"detection must be a mapping, found {type(det).__name__}")
         cond = det.get("condition")
         if isinstance(cond, list):
             if len(cond) != 1:
@@ -291,11 +301,11 @@ def convert_doc(doc: dict, file: str) -> list[Result]:
         rule: dict = {"id": rid, "title": str(title), "description": str(doc.get("description", "")).strip(),
                       "severity": severity, "detection": {"conditions": [a.to_yaml() for a in conj]}}
         if doc.get("tags"):
-            rule["tags"] = [str(t) for t in doc["tags"]]
+            rule["tags"] = _str_list(doc["tags"])
         if doc.get("id"):
             rule["sigma_id"] = str(doc["id"])
         if doc.get("references"):
-            rule["references"] = [str(r) for r in doc["references"]]
+            rule["references"] = _str_list(doc["references"])
         out.append(Result(file, title, rid, yaml.safe_dump(rule, sort_keys=False, allow_unicode=True)))
     return out
 

@@ -49,9 +49,9 @@ LOG_PIPELINE = Section(
         "buffer_lines": Field("int", 100_000, "log lines queued between the collectors and the rules engine", min=16,
                               max=10_000_000),
         "buffer_drop_policy": Field(
-            "choice", "oldest", "when the buffer is full, lines from syslog are dropped (and counted): the oldest "
-            "queued, or the newest arriving; tailed files and container logs wait instead, as they lose nothing by "
-            "waiting", choices=("oldest", "newest")),
+            "choice", "oldest", "when the buffer is full, lines from syslog UDP are dropped (and counted): the oldest "
+            "queued, or the newest arriving; tailed files, syslog TCP (reading pauses, so the sender slows) and "
+            "container logs wait instead, as they lose nothing by waiting", choices=("oldest", "newest")),
     },
     doc="log pipeline: collectors, parsers, rules",
     subsections=("storage",),
