@@ -204,3 +204,17 @@ class Exemptions:
 
     def as_list(self) -> list[dict]:
         return [{"network": str(n), "reason": why} for n, why in self.nets]
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """A listen address `host:port` (`[v6]:port` too) as (host, port); the config checked its form."""
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether only this host can connect to a server bound to `host`."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

@@ -6,10 +6,11 @@ Two fixed routes do not justify a web framework in the binary; asyncio streams s
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from typing import Callable
 
 import orjson
+
+from ironpost.core.netaddr import is_loopback_host, parse_addr
 
 
 def render_prometheus(metrics: dict[str, float]) -> str:
@@ -29,18 +30,14 @@ def render_prometheus(metrics: dict[str, float]) -> str:
 
 class HttpServer:
     def __init__(self, listen: str, health: Callable[[], dict], metrics: Callable[[], dict[str, float]]):
-        host, _, port = listen.rpartition(":")
-        self.host, self.port = host.strip("[]"), int(port)
+        self.host, self.port = parse_addr(listen)
         self.health, self.metrics = health, metrics
         self._server: asyncio.AbstractServer | None = None
 
     @property
     def loopback(self) -> bool:
         """True when only this host can connect (the default, 127.0.0.1)."""
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return self.host == "localhost"
+        return is_loopback_host(self.host)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from ironpost.core.decisions import Decision, DecisionLedger
+from ironpost.core.netaddr import is_loopback_host, parse_addr
 from ironpost.lapi.keys import BouncerKeys, LapiError
 
 log = logging.getLogger("ironpost.lapi")
@@ -56,8 +57,7 @@ def crowdsec_view(d: Decision, now: float) -> dict:
 class LapiServer:
     def __init__(self, listen: str, ledger: DecisionLedger, keys: BouncerKeys, *, max_decisions: int = 1_000_000,
                  clock: Callable[[], float] = time.time):
-        host, _, port = listen.rpartition(":")
-        self.host, self.port = host.strip("[]"), int(port)
+        self.host, self.port = parse_addr(listen)
         self.ledger, self.keys = ledger, keys
         self.max_decisions = max_decisions
         self.clock = clock
@@ -69,10 +69,7 @@ class LapiServer:
 
     @property
     def loopback(self) -> bool:
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return self.host == "localhost"
+        return is_loopback_host(self.host)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port, limit=MAX_HEAD)

@@ -109,7 +109,8 @@ class SourceFormats:
             if key == source:
                 return mode
         for key, mode in self.rules:
-            if source.startswith(self._KINDS.get(key, ("\0",))):
+            prefixes = self._KINDS.get(key)
+            if prefixes and source.startswith(prefixes):
                 return mode
         for key, mode in self.rules:
             if key not in self._KINDS and fnmatch.fnmatchcase(source, key):

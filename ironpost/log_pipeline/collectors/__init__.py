@@ -11,11 +11,12 @@ from pathlib import Path
 
 from ironpost.core.config import Config
 from ironpost.core.errors import LogPipelineError
+from ironpost.core.netaddr import parse_addr
 from ironpost.log_pipeline.collectors.base import Collector, Emit
 from ironpost.log_pipeline.collectors.file_tail import FileTail, FileTailConfig
 from ironpost.log_pipeline.collectors.stdin import StdinCollector, StdinConfig
 from ironpost.log_pipeline.collectors.syslog_tcp import SyslogTcp, SyslogTcpConfig
-from ironpost.log_pipeline.collectors.syslog_udp import SyslogUdp, SyslogUdpConfig, parse_addr
+from ironpost.log_pipeline.collectors.syslog_udp import SyslogUdp, SyslogUdpConfig
 
 
 def build_collectors(config: Config, data_dir: str | Path | None = None) -> list[Collector]:

@@ -31,11 +31,6 @@ class SyslogUdpConfig:
     name: str = ""
 
 
-def parse_addr(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 class _Protocol(asyncio.DatagramProtocol):
     def __init__(self, owner: "SyslogUdp"):
         self.owner = owner
