@@ -4,6 +4,9 @@ A write holds at most batch_size events. With flush_interval > 0 a batch waits u
 fill before it is written (fewer, larger transactions); with 0 whatever is queued is written at once,
 and batches form only while a write is in flight. A batch the store refuses is spooled by
 SpoolingStore; the spool is retried every few seconds. Retention is enforced once an hour.
+
+The writer is the bus's durable subscriber: once a batch is in the store (or in the spool) it acks
+it, and a tailed file saves its offsets only past lines whose alerts are acked.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+
+from collections import Counter
 
 from ironpost.core.bus import Bus
 from ironpost.storage.spool import SpoolingStore
@@ -21,12 +26,14 @@ log = logging.getLogger("ironpost.storage")
 class StorageWriter:
     def __init__(self, bus: Bus, store: SpoolingStore, *, batch_size: int = 500, flush_interval: float = 0.0,
                  retention_days: int = 30, replay_every: float = 5.0):
+        self.bus = bus
         self.store = store
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.retention_days = retention_days
         self.replay_every = replay_every
-        self.subs = [bus.subscribe("alerts", "storage"), bus.subscribe("actions", "storage")]
+        self.subs = [bus.subscribe("alerts", "storage", durable=True), bus.subscribe("actions", "storage", durable=True)]
+        self._taken: Counter = Counter()  # events per subscription in the batch being written, acked after it
         self.written = 0
         self._inflight: list = []  # a batch being written when the task was cancelled
         self._leftover: list = []  # events taken off a queue but not yet written
@@ -50,6 +57,7 @@ class StorageWriter:
                     for i in range(0, len(batch), self.batch_size):
                         await self._write(batch[i : i + self.batch_size])
                     self._inflight = []
+                    self._ack()
                 elif self.store.spooled():
                     await asyncio.to_thread(self.store.replay)
                 await self._maybe_purge()
@@ -57,17 +65,26 @@ class StorageWriter:
             # A getter may have taken an event off its queue just before the cancel: keep it for flush().
             for task in getters.values():
                 task.cancel()
-            for result in await asyncio.gather(*getters.values(), return_exceptions=True):
+            results = await asyncio.gather(*getters.values(), return_exceptions=True)
+            for sub, result in zip(getters, results):
                 if not isinstance(result, BaseException):
                     self._leftover.append(result)
+                    self._taken[sub] += 1
 
     def _take(self, done: set, getters: dict, batch: list) -> None:
         """Move the finished getters' events and whatever else their queues hold (up to a batch) into batch."""
         for sub, task in list(getters.items()):
             if task in done:
+                more = sub.drain_nowait(max(self.batch_size - len(batch) - 1, 0))
                 batch.append(task.result())
-                batch.extend(sub.drain_nowait(max(self.batch_size - len(batch), 0)))
+                batch.extend(more)
+                self._taken[sub] += 1 + len(more)
                 getters[sub] = asyncio.create_task(sub.get())
+
+    def _ack(self) -> None:
+        for sub, n in self._taken.items():
+            self.bus.ack(sub, n)
+        self._taken.clear()
 
     async def _write(self, batch: list) -> None:
         try:
@@ -94,7 +111,10 @@ class StorageWriter:
         # Inserts are idempotent by event id, so rewriting an in-flight batch cannot duplicate.
         batch, self._inflight, self._leftover = self._inflight + self._leftover, [], []
         for sub in self.subs:
-            batch.extend(sub.drain_nowait())
+            more = sub.drain_nowait()
+            batch.extend(more)
+            self._taken[sub] += len(more)
         for i in range(0, len(batch), self.batch_size):
             await self._write(batch[i : i + self.batch_size])
+        self._ack()
         return len(batch)

@@ -106,6 +106,7 @@ class LogPipelineModule:
         SIGKILL lost the lines still queued whose offset was saved (200 in one reliability run).
         Other lossless sources (syslog TCP) wait for room; the rest go through the drop policy."""
         if getattr(collector, "saves_offsets", False):
+            collector.stored = self._alerts_stored
             return self.emit
         if getattr(collector, "lossless", False):
             return self.buffer.put_wait
@@ -113,6 +114,9 @@ class LogPipelineModule:
         async def put(chunk: bytes, source: str) -> None:
             self.buffer.put_nowait(chunk, source)
         return put
+
+    async def _alerts_stored(self) -> None:
+        await self._bus.wait_durable("alerts")
 
     async def _drain(self) -> None:
         while True:

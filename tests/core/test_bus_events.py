@@ -70,3 +70,51 @@ def test_every_subscriber_gets_every_event():
 
     a, b = asyncio.run(go())
     assert a == b == list(range(10))
+
+
+def test_durable_subscriber_holds_waiters_until_it_acks():
+    async def go():
+        bus = Bus(capacity=16)
+        store = bus.subscribe("alerts", "store", durable=True)
+        bus.subscribe("alerts", "bans")  # not durable: never waited for
+        for i in range(3):
+            await bus.publish("alerts", i)
+        waiter = asyncio.create_task(bus.wait_durable("alerts"))
+        await asyncio.sleep(0.02)
+        held_before_ack = not waiter.done()
+        store.drain_nowait()
+        bus.ack(store, 2)
+        await asyncio.sleep(0.02)
+        held_at_two = not waiter.done()
+        bus.ack(store, 1)
+        await asyncio.wait_for(waiter, 1)
+        # a later publish is not covered by an earlier wait's target
+        await bus.publish("alerts", 3)
+        late = asyncio.create_task(bus.wait_durable("alerts"))
+        await asyncio.sleep(0.02)
+        held_late = not late.done()
+        bus.unsubscribe(store)  # a durable subscriber that leaves stops holding anyone
+        await asyncio.wait_for(late, 1)
+        return held_before_ack, held_at_two, held_late, bus.durable_through("alerts")
+
+    held_before_ack, held_at_two, held_late, through = asyncio.run(go())
+    assert held_before_ack and held_at_two and held_late
+    assert through == 4
+
+
+def test_durable_subscriber_joining_late_and_drops_count_as_done():
+    async def go():
+        bus = Bus(capacity=2)
+        for i in range(5):
+            await bus.publish("alerts", i)  # before anyone stores: nothing to wait for
+        store = bus.subscribe("alerts", "store", durable=True)
+        await asyncio.wait_for(bus.wait_durable("alerts"), 1)
+        for i in range(4):
+            bus.publish_nowait("alerts", i)  # 2 queued, 2 dropped (counted, nothing to wait for)
+        before = bus.durable_through("alerts")
+        bus.ack(store, len(store.drain_nowait()))
+        await asyncio.wait_for(bus.wait_durable("alerts"), 1)
+        return before, bus.durable_through("alerts"), bus.dropped["alerts:store"]
+
+    before, after, dropped = asyncio.run(go())
+    assert (before, after, dropped) == (7, 9, 2)

@@ -75,3 +75,22 @@ def test_stop_while_a_batch_fills_loses_nothing(tmp_path):
 
     rows = run_writer(tmp_path, body, batch_size=100, flush_interval=30.0)
     assert [r["src_ip"] for r in rows] == ["192.0.2.1"]
+
+
+def test_waiters_on_stored_alerts_wake_only_once_the_rows_are_in_the_store(tmp_path):
+    """What a tailed file waits for before it saves its offsets: the rows exist when the wait ends."""
+    counts = []
+
+    async def body(bus, writer):
+        for i in range(7):
+            await bus.publish("alerts", alert(i))
+        await asyncio.wait_for(bus.wait_durable("alerts"), 5)
+        counts.append(len(writer.store.query_alerts(limit=100)))
+        for i in range(7, 10):
+            await bus.publish("alerts", alert(i))
+        await asyncio.wait_for(bus.wait_durable("alerts"), 5)
+        counts.append(len(writer.store.query_alerts(limit=100)))
+
+    rows = run_writer(tmp_path, body, batch_size=3, flush_interval=0.2)
+    assert counts == [7, 10]
+    assert len(rows) == 10

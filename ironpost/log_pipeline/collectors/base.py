@@ -6,6 +6,10 @@ cancelled (or, for finite sources such as stdin, until the input ends). It calls
 max_line bytes long (longer lines are cut and counted), so the parsers never see half a line.
 `emit` is awaited: a slow consumer slows the collector down instead of growing a queue
 (UDP, which cannot push back, drops and counts instead).
+
+A collector that remembers how far it has read (`saves_offsets`) is also given `stored`, an
+awaitable that returns once the alerts of everything emitted so far are in the store; it saves
+its position only after that.
 """
 
 from __future__ import annotations

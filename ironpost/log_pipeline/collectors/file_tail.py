@@ -26,6 +26,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Awaitable, Callable
 
 import orjson
 
@@ -76,6 +77,9 @@ class FileTail:
     lossless = True
     # our offsets are saved once emit returns: the pipeline runs the rules before returning
     saves_offsets = True
+    # set by the pipeline: waits until the alerts of every line emitted so far are stored, so a
+    # saved offset never passes a line whose alert a SIGKILL could still lose (240 lines in one run)
+    stored: Callable[[], Awaitable[None]] | None = None
 
     def __init__(self, config: FileTailConfig):
         self.config = config
@@ -109,6 +113,8 @@ class FileTail:
                     if t.gone_since is not None and time.monotonic() - t.gone_since >= self.config.rotate_grace:
                         await self._close(t, emit)
                 if self._dirty:
+                    if self.stored is not None:
+                        await self.stored()
                     self._save_offsets()
                 await asyncio.sleep(self.config.poll_interval)
         finally:

@@ -379,3 +379,41 @@ def test_truncation_without_a_copy_starts_over_and_reads_nothing_twice(tmp_path,
     sink, m = run_uv(main())
     assert_exactly_once(sink.lines, expect(b"a", 0, 100) + expect(b"b", 0, 5))
     assert m['lp_collector_copy_recoveries_total{collector="file_tail"}'] == 0
+
+
+def test_offsets_wait_until_the_alerts_of_read_lines_are_stored(tmp_path, logs):
+    """A saved offset must never pass a line whose alert is not yet stored: after a SIGKILL the
+    lines between would be neither stored nor read again."""
+    path = logs / "app.log"
+    offsets_file = tmp_path / "data" / "offsets.json"
+
+    def saved_offset():
+        if not offsets_file.exists():
+            return 0
+        return sum(r["offset"] for r in orjson.loads(offsets_file.read_bytes())["files"].values())
+
+    async def main():
+        sink = Sink()
+        tail = make(tmp_path)
+        stored = asyncio.Event()
+        waits = 0
+
+        async def barrier():
+            nonlocal waits
+            waits += 1
+            await stored.wait()
+
+        tail.stored = barrier
+        task = asyncio.create_task(tail.run(sink))
+        write(path, b"x", 0, 300)
+        await sink.wait_for(300)
+        await asyncio.sleep(0.15)  # several polls: each would have saved the offset
+        held = saved_offset()
+        stored.set()
+        await wait_until(lambda: saved_offset() == path.stat().st_size, what="offset saved once stored")
+        await stop(task)
+        return held, waits
+
+    held, waits = run_uv(main())
+    assert held == 0
+    assert waits >= 1
