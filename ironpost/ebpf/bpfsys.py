@@ -24,6 +24,7 @@ BPF_OBJ_GET = 7
 BPF_OBJ_GET_INFO_BY_FD = 15
 
 BPF_ANY = 0
+BPF_NOEXIST = 1  # update only where no entry is
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -92,6 +93,13 @@ class RawMap:
         self._k = ctypes.create_string_buffer(key_size)
         self._k2 = ctypes.create_string_buffer(key_size)
         self._v = ctypes.create_string_buffer(value_size)
+        self._uv = ctypes.create_string_buffer(value_size)
+        # lookups and updates reuse one key buffer, one value buffer and their attr blocks: a
+        # fleet or list batch applies tens of thousands of entries, and building three ctypes
+        # buffers per entry cost more than the syscall (the map is used from one thread)
+        self._lookup_attr = self._attr(ctypes.addressof(self._k), ctypes.addressof(self._v))
+        self._update_attr = {f: self._attr(ctypes.addressof(self._k), ctypes.addressof(self._uv), f)
+                             for f in (BPF_ANY, BPF_NOEXIST)}
 
     @classmethod
     def open_pinned(cls, path: str, value_size: int | None = None) -> "RawMap":
@@ -103,9 +111,10 @@ class RawMap:
         return ctypes.create_string_buffer(struct.pack("<IIQQQ", self.fd, 0, key_addr, val_addr, flags), 32)
 
     def lookup(self, key: bytes) -> bytes | None:
+        self._open()
         ctypes.memmove(self._k, key, self.key_size)
         try:
-            _bpf(BPF_MAP_LOOKUP_ELEM, self._attr(ctypes.addressof(self._k), ctypes.addressof(self._v)))
+            _bpf(BPF_MAP_LOOKUP_ELEM, self._lookup_attr)
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return None
@@ -113,14 +122,38 @@ class RawMap:
         return self._v.raw
 
     def update(self, key: bytes, value: bytes, flags: int = BPF_ANY) -> None:
-        k = ctypes.create_string_buffer(key, self.key_size)
-        v = ctypes.create_string_buffer(value, self.value_size)
+        if not self._put(key, value, flags):
+            raise EbpfError("BPF map update: the entry exists")
+
+    def insert(self, key: bytes, value: bytes) -> bool:
+        """Add an entry only where none is: False (one syscall, nothing changed) if the key is there."""
+        return self._put(key, value, BPF_NOEXIST)
+
+    def _put(self, key: bytes, value: bytes, flags: int) -> bool:
+        self._open()
+        if len(key) != self.key_size or len(value) > self.value_size:
+            raise EbpfError(f"BPF map update: key of {len(key)} bytes (map takes {self.key_size}), "
+                            f"value of {len(value)} (map takes {self.value_size})")
+        attr = self._update_attr.get(flags)
+        if attr is None:
+            attr = self._attr(ctypes.addressof(self._k), ctypes.addressof(self._uv), flags)
+        ctypes.memmove(self._k, key, self.key_size)
+        ctypes.memset(self._uv, 0, self.value_size)
+        ctypes.memmove(self._uv, value, len(value))
         try:
-            _bpf(BPF_MAP_UPDATE_ELEM, self._attr(ctypes.addressof(k), ctypes.addressof(v), flags))
+            _bpf(BPF_MAP_UPDATE_ELEM, attr)
         except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                return False
             if exc.errno == errno.ENOSPC:
                 raise EbpfError("BPF map is full") from None
             raise EbpfError(f"BPF map update: {exc.strerror}") from None
+        return True
+
+    def _open(self) -> None:
+        # the attr blocks carry the fd: once closed, its number may belong to another file
+        if self.fd < 0:
+            raise EbpfError("BPF map is closed")
 
     def delete(self, key: bytes) -> bool:
         k = ctypes.create_string_buffer(key, self.key_size)

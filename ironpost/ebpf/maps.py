@@ -74,9 +74,12 @@ class Blocklist:
         net = target if isinstance(target, (ipaddress.IPv4Network, ipaddress.IPv6Network)) else parse_target(target)
         fam, key = _key(net)
         m = self._maps[fam]
+        expires = time.monotonic_ns() + int(ttl_secs * 1e9) if ttl_secs else 0
+        # most bans are new: one syscall; an entry already there keeps its hit counter
+        if m.insert(key, layout.BLOCK_VAL.pack(0, expires)):
+            return net
         old = m.lookup(key)
         hits = layout.BLOCK_VAL.unpack(old)[0] if old else 0
-        expires = time.monotonic_ns() + int(ttl_secs * 1e9) if ttl_secs else 0
         m.update(key, layout.BLOCK_VAL.pack(hits, expires))
         return net
 

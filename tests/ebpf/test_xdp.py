@@ -91,6 +91,10 @@ def test_drops_blocked_ipv4_address(attached, reader, veth, tcp_server):
     assert entry.network == f"{veth.ns_ip}/32" and entry.hits >= 7 and entry.expires_at is None
     recs = from_ns(records(reader), veth)
     assert recs and all(r[8] == layout.XDP_DROP for r in recs)
+    # banned again (a longer decision): the entry exists, so its counter and the drop stay
+    attached.blocklist.add(veth.ns_ip, ttl_secs=600)
+    again = attached.blocklist.get(veth.ns_ip)
+    assert again.hits >= entry.hits and again.expires_at is not None
     # unblocked: traffic flows again
     assert attached.blocklist.remove(veth.ns_ip)
     assert veth.client("tcp", veth.host_ip, tcp_server, 1)["ok"] == 1
