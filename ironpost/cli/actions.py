@@ -28,6 +28,7 @@ def list_actions(
     since: Optional[str] = typer.Option(None, "--since", show_default=False,
                                         help="Only actions from this time on: '1 hour ago', '30m', an ISO timestamp, "
                                              "or a number of seconds ago (as alerts list)."),
+    node: Optional[str] = typer.Option(None, "--node", help="Only actions recorded by this node ([fleet] node_id, else its host name)."),
     json_out: bool = typer.Option(False, "--json", help="One JSON object per line."),
     config: Optional[Path] = ConfigOption,
 ) -> None:
@@ -53,7 +54,7 @@ def list_actions(
         store = open_store(cfg)
         try:
             store.migrate()
-            rows = store.query_actions(since=since_ts, limit=limit)
+            rows = store.query_actions(since=since_ts, node=node, limit=limit)
         finally:
             store.close()
     except StorageError as exc:

@@ -83,12 +83,15 @@ def list_alerts(
     since: Optional[str] = typer.Option(None, "--since", help="only alerts from this time on: '1 hour ago', '30m', '2d', ISO timestamp"),
     severity: Optional[str] = typer.Option(None, "--severity", help=f"minimum severity: {', '.join(SEVERITIES)}"),
     limit: int = typer.Option(100, "--limit", min=1, max=1_000_000, help="at most this many alerts (newest first)"),
+    node: Optional[str] = typer.Option(None, "--node", help="only alerts stored by this node ([fleet] node_id, else its host name); "
+                                                          "nodes that share one PostgreSQL store their alerts side by side"),
     as_json: bool = typer.Option(False, "--json", help="one JSON object per line instead of a table"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="ironpost.toml (default: $IRONPOST_CONFIG, ./ironpost.toml, /etc/ironpost/ironpost.toml)"),
 ) -> None:
     """List stored alerts, newest first.
 
     Example: ironpost cli alerts list --since "1 hour ago" --severity high --limit 20 --json
+             ironpost cli alerts list --node web-3
     """
     err = Console(stderr=True)
     try:
@@ -110,7 +113,7 @@ def list_alerts(
     try:
         store = open_store(cfg)
         store.migrate()  # a store that never received an alert has no tables yet
-        rows = store.query_alerts(since=since_ts, min_severity=severity, limit=limit)
+        rows = store.query_alerts(since=since_ts, min_severity=severity, node=node, limit=limit)
     except StorageError as exc:
         err.print(f"[red]error:[/red] cannot read alerts from the {cfg.section('log_pipeline.storage').postgres_url and 'PostgreSQL' or 'SQLite'} store: {exc}")
         raise typer.Exit(1)
@@ -126,16 +129,20 @@ def list_alerts(
     # piped or redirected, rich assumes 80 columns and folds the title into a letter per line
     console = Console() if sys.stdout.isatty() else Console(width=200)
     if not rows:
-        console.print("no alerts" + (f" since {_fmt_ts(since_ts)} UTC" if since_ts else "") + (f" at {severity} or above" if severity else ""))
+        console.print("no alerts" + (f" since {_fmt_ts(since_ts)} UTC" if since_ts else "") + (f" at {severity} or above" if severity else "")
+                      + (f" from node {node}" if node else ""))
         return
+    # one node's own store needs no node column; a fleet's shared PostgreSQL does
+    show_node = bool(cfg.section("log_pipeline.storage").postgres_url) or len({a.get("node") for a in rows}) > 1
     table = Table(title=f"{len(rows)} alert(s)", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("time (UTC)", "severity", "rule", "source"):
+    for col in ("time (UTC)", *(("node",) if show_node else ()), "severity", "rule", "source"):
         table.add_column(col, no_wrap=True)
     table.add_column("count", no_wrap=True, justify="right")
     table.add_column("title", overflow="fold")
     for a in rows:
         source = a.get("src_ip") or a.get("container_name") or ", ".join(f"{k}={v}" for k, v in (a.get("group") or {}).items()) or "-"
         sev = a.get("severity", "?")
-        table.add_row(_fmt_ts(a.get("timestamp", 0.0)), f"[{_SEV_STYLE.get(sev, '')}]{sev}[/]", a.get("rule_id", "?"),
+        table.add_row(_fmt_ts(a.get("timestamp", 0.0)), *((a.get("node") or "-",) if show_node else ()),
+                      f"[{_SEV_STYLE.get(sev, '')}]{sev}[/]", a.get("rule_id", "?"),
                       source, str(a.get("count", "")), a.get("title", ""))
     console.print(table)

@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb, set_json_dumps, set_json_loads
 
 from ironpost.core.errors import StorageError
 from ironpost.core.events import SEVERITY_RANK, ActionEvent, AlertEvent
-from ironpost.storage.base import Store, select_newest
+from ironpost.storage.base import Store, select_newest, with_node
 
 # index + 1 is the schema version. Append only; never edit a released migration.
 MIGRATIONS = [
@@ -35,19 +35,25 @@ MIGRATIONS = [
         target TEXT NOT NULL, result TEXT NOT NULL, body JSONB NOT NULL);
     CREATE INDEX ironpost_actions_ts ON ironpost_actions (ts);
     """,
+    """
+    ALTER TABLE ironpost_alerts ADD COLUMN node TEXT;
+    ALTER TABLE ironpost_actions ADD COLUMN node TEXT;
+    CREATE INDEX ironpost_alerts_node_ts ON ironpost_alerts (node, ts);
+    """,
 ]
 
 _LOCK_ID = 0x1207_0057  # advisory lock key for migrations ("ironpost")
 
-_ALERT_COLS = "id, ts, rule_id, severity, severity_rank, src_ip, trace_id, body"
-_ACTION_COLS = "id, ts, alert_id, action, target, result, body"
+_ALERT_COLS = "id, ts, rule_id, severity, severity_rank, src_ip, trace_id, body, node"
+_ACTION_COLS = "id, ts, alert_id, action, target, result, body, node"
 
 
 class PostgresStore(Store):
     name = "postgres"
 
-    def __init__(self, url: str, *, connect_timeout: int = 3, io_timeout_ms: int = 10_000):
+    def __init__(self, url: str, *, node: str = "", connect_timeout: int = 3, io_timeout_ms: int = 10_000):
         self.url = url
+        self.node = node
         self.connect_timeout = connect_timeout
         self.io_timeout_ms = io_timeout_ms
         self._conn: psycopg.Connection | None = None
@@ -109,11 +115,12 @@ class PostgresStore(Store):
 
     def write_alerts(self, alerts: list[AlertEvent]) -> None:
         rows = [(a.id, a.timestamp, a.rule_id, a.severity, SEVERITY_RANK[a.severity], a.src_ip, a.trace_id,
-                 Jsonb(a.to_dict())) for a in alerts]
+                 Jsonb(a.to_dict()), self.node or None) for a in alerts]
         self._copy_insert("ironpost_alerts", _ALERT_COLS, rows)
 
     def write_actions(self, actions: list[ActionEvent]) -> None:
-        rows = [(a.id, a.timestamp, a.alert_id, a.action, a.target, a.result, Jsonb(a.to_dict())) for a in actions]
+        rows = [(a.id, a.timestamp, a.alert_id, a.action, a.target, a.result, Jsonb(a.to_dict()), self.node or None)
+                for a in actions]
         self._copy_insert("ironpost_actions", _ACTION_COLS, rows)
 
     def _copy_insert(self, table: str, cols: str, rows: list[tuple]) -> None:
@@ -136,15 +143,16 @@ class PostgresStore(Store):
             conn = self._connection()
             try:
                 with conn.transaction():
-                    return [row[0] for row in conn.execute(sql, args)]
+                    return [with_node(body, node) for body, node in conn.execute(sql, args)]
             except psycopg.Error as exc:
                 raise self._fail("query", exc) from exc
 
-    def query_alerts(self, *, since=None, min_severity=None, limit=100):
-        return self._query(*select_newest("ironpost_alerts", "%s", since=since, min_severity=min_severity, limit=limit))
+    def query_alerts(self, *, since=None, min_severity=None, node=None, limit=100):
+        return self._query(*select_newest("ironpost_alerts", "%s", since=since, min_severity=min_severity, node=node,
+                                          limit=limit))
 
-    def query_actions(self, *, since=None, limit=50):
-        return self._query(*select_newest("ironpost_actions", "%s", since=since, limit=limit))
+    def query_actions(self, *, since=None, node=None, limit=50):
+        return self._query(*select_newest("ironpost_actions", "%s", since=since, node=node, limit=limit))
 
     def count(self, table: str = "alerts") -> tuple[int, int]:
         """(rows, distinct ids) of ironpost_<table>; for tests and `status`."""

@@ -12,7 +12,7 @@ import orjson
 from ironpost.core.events import SEVERITY_RANK, ActionEvent, AlertEvent
 from ironpost.core.errors import StorageError
 from ironpost.core.fsmode import private_file
-from ironpost.storage.base import Store, select_newest
+from ironpost.storage.base import Store, select_newest, with_node
 
 # Numbered migrations: index + 1 is the schema version. Append only.
 MIGRATIONS = [
@@ -26,14 +26,20 @@ MIGRATIONS = [
         target TEXT NOT NULL, result TEXT NOT NULL, body BLOB NOT NULL);
     CREATE INDEX actions_ts ON actions(ts);
     """,
+    """
+    ALTER TABLE alerts ADD COLUMN node TEXT;
+    ALTER TABLE actions ADD COLUMN node TEXT;
+    CREATE INDEX alerts_node_ts ON alerts(node, ts);
+    """,
 ]
 
 
 class SqliteStore(Store):
     name = "sqlite"
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, node: str = ""):
         self.path = Path(path)
+        self.node = node
         self._lock = threading.Lock()
         try:
             # 0600 before SQLite opens it; SQLite gives the -wal and -shm files the same mode.
@@ -75,28 +81,30 @@ class SqliteStore(Store):
 
     def write_alerts(self, alerts: list[AlertEvent]) -> None:
         self._write(
-            "INSERT OR IGNORE INTO alerts VALUES (?,?,?,?,?,?,?,?)",
-            [(a.id, a.timestamp, a.rule_id, a.severity, SEVERITY_RANK[a.severity], a.src_ip, a.trace_id, a.to_json()) for a in alerts],
+            "INSERT OR IGNORE INTO alerts (id, ts, rule_id, severity, severity_rank, src_ip, trace_id, body, node)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            [(a.id, a.timestamp, a.rule_id, a.severity, SEVERITY_RANK[a.severity], a.src_ip, a.trace_id, a.to_json(),
+              self.node or None) for a in alerts],
         )
 
     def write_actions(self, actions: list[ActionEvent]) -> None:
         self._write(
-            "INSERT OR IGNORE INTO actions VALUES (?,?,?,?,?,?,?)",
-            [(a.id, a.timestamp, a.alert_id, a.action, a.target, a.result, a.to_json()) for a in actions],
+            "INSERT OR IGNORE INTO actions (id, ts, alert_id, action, target, result, body, node) VALUES (?,?,?,?,?,?,?,?)",
+            [(a.id, a.timestamp, a.alert_id, a.action, a.target, a.result, a.to_json(), self.node or None) for a in actions],
         )
 
     def _query(self, sql: str, args: list) -> list[dict[str, Any]]:
         with self._lock:
             try:
-                return [orjson.loads(row[0]) for row in self._db.execute(sql, args)]
+                return [with_node(orjson.loads(body), node) for body, node in self._db.execute(sql, args)]
             except sqlite3.Error as exc:
                 raise StorageError(f"SQLite query failed: {exc}") from exc
 
-    def query_alerts(self, *, since=None, min_severity=None, limit=100):
-        return self._query(*select_newest("alerts", "?", since=since, min_severity=min_severity, limit=limit))
+    def query_alerts(self, *, since=None, min_severity=None, node=None, limit=100):
+        return self._query(*select_newest("alerts", "?", since=since, min_severity=min_severity, node=node, limit=limit))
 
-    def query_actions(self, *, since=None, limit=50):
-        return self._query(*select_newest("actions", "?", since=since, limit=limit))
+    def query_actions(self, *, since=None, node=None, limit=50):
+        return self._query(*select_newest("actions", "?", since=since, node=node, limit=limit))
 
     def purge(self, older_than: float) -> int:
         with self._lock:

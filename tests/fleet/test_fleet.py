@@ -226,3 +226,31 @@ def test_an_attack_spread_across_nodes_raises_one_alert_and_a_ban_on_every_node(
         for n in nodes:
             n.stop()
     assert sum(alerts_for(n, ip) for n in nodes) == 1
+
+
+def test_nodes_sharing_postgresql_list_the_fleets_alerts_with_their_node(tmp_path, prefix):
+    from storage_support import temp_database
+
+    with temp_database() as pg_url:
+        shared = f'\n[log_pipeline.storage]\npostgres_url = "{pg_url}"\n'
+        nodes = [Node(tmp_path, f"web-{i}", fleet=fleet_cfg(prefix), extra=shared) for i in range(2)]
+        ips = [f"198.51.100.{random.randint(1, 120)}", f"198.51.100.{random.randint(130, 250)}"]
+        try:
+            for n in nodes:
+                n.start()
+            for n, ip in zip(nodes, ips):
+                n.ssh_failures(ip, 5)  # the fast brute-force rule fires on the node that saw it
+            def by_node():
+                rows = [json.loads(line) for line in nodes[0].cli("alerts", "list", "--json").stdout.splitlines()]
+                return {(r.get("node"), r.get("src_ip")) for r in rows if r.get("src_ip") in ips}
+            wait_for(lambda: {("web-0", ips[0]), ("web-1", ips[1])} <= by_node(), 15, "both nodes' alerts in PostgreSQL")
+            only = [json.loads(line) for line in nodes[0].cli("alerts", "list", "--json", "--node", "web-1").stdout.splitlines()]
+            table = nodes[1].cli("alerts", "list").stdout
+            none = nodes[0].cli("alerts", "list", "--node", "web-9").stdout
+        finally:
+            for n in nodes:
+                n.stop()
+    assert only and {r["node"] for r in only} == {"web-1"} and ips[1] in {r.get("src_ip") for r in only}
+    assert ips[0] not in {r.get("src_ip") for r in only}
+    assert "node" in table.splitlines()[1] + table.splitlines()[2] and "web-0" in table and "web-1" in table
+    assert "no alerts" in none and "web-9" in none

@@ -135,3 +135,25 @@ def test_spool_file_is_private(tmp_path):
     st.write_alerts(alerts(3))
     assert stat.S_IMODE(os.stat(st.spool_path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "a.db").st_mode) == 0o600
+
+
+def test_a_store_made_before_nodes_were_recorded_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    from ironpost.storage import sqlite as sqlite_mod
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(sqlite_mod.MIGRATIONS[0] + "; PRAGMA user_version=1;")
+    old = AlertEvent(rule_id="r", title="t", severity="high", src_ip="192.0.2.1")
+    db.execute("INSERT INTO alerts VALUES (?,?,?,?,?,?,?,?)",
+               (old.id, old.timestamp, "r", "high", 3, "192.0.2.1", old.trace_id, old.to_json()))
+    db.close()
+    store = sqlite_mod.SqliteStore(path, node="web-1")
+    store.migrate()
+    store.write_alerts([AlertEvent(rule_id="r", title="t", severity="high", src_ip="192.0.2.2")])
+    rows = store.query_alerts()
+    mine = store.query_alerts(node="web-1")
+    store.close()
+    assert {r["src_ip"]: r.get("node") for r in rows} == {"192.0.2.1": None, "192.0.2.2": "web-1"}
+    assert [r["src_ip"] for r in mine] == ["192.0.2.2"]
