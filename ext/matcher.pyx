@@ -30,7 +30,7 @@ pipeline ever scans in parallel.
 from libc.stdlib cimport realloc, calloc, free
 from libc.string cimport strlen
 from libc.stdio cimport snprintf
-from libc.string cimport memset, memmove, memcpy
+from libc.string cimport memset, memmove, memcpy, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
 import heapq
 from lp_parse cimport *
@@ -110,7 +110,33 @@ cdef extern from "hs.h" nogil:
     int HS_FLAG_ALLOWEMPTY
 
 
+cdef enum:
+    MEMO_SLOTS = 256    # power of two
+    MEMO_BYTES = 48
+    MEMO_IDS = 8
+
+
+ctypedef struct FieldMemo:
+    # what one short field's scan reported: process names, tags and hosts repeat on nearly every
+    # line, so their second Hyperscan call (after the message) is answered from here
+    int field
+    int len
+    int nids        # -1: more ids than fit (that content is scanned every time)
+    bint valid
+    unsigned int ids[MEMO_IDS]
+    char data[MEMO_BYTES]
+
+
+cdef inline unsigned int memo_hash(const char* p, Py_ssize_t n, int field) noexcept nogil:
+    cdef unsigned int h = 2166136261u ^ <unsigned int>field
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ <unsigned char>p[i]) * 16777619u
+    return h
+
+
 ctypedef struct ScanCtx:
+    FieldMemo* rec  # while a field's scan is being remembered: where its ids go
     int* pat_field
     int* pat_rule
     int* need
@@ -130,6 +156,12 @@ cdef int on_match(unsigned int id, unsigned long long frm, unsigned long long to
                   void* context) noexcept nogil:
     cdef ScanCtx* c = <ScanCtx*>context
     cdef int r
+    if c.rec != NULL:
+        if 0 <= c.rec.nids < MEMO_IDS:
+            c.rec.ids[c.rec.nids] = id
+            c.rec.nids += 1
+        else:
+            c.rec.nids = -1
     if c.pat_field[id] != c.field:
         return 0
     r = c.pat_rule[id]
@@ -186,8 +218,12 @@ ctypedef struct Hit:
 
 
 cdef class Matcher:
-    cdef hs_database_t* db
+    # one database per field that patterns target: the message is not scanned for the process
+    # name's patterns (and so on), and a small field's scan costs what its few patterns cost
+    cdef hs_database_t* fdb[9]
+    cdef bint has_db
     cdef hs_scratch_t* scratch
+    cdef FieldMemo* memo    # scan results of short non-message fields (process, tag, ...), by content
     cdef int n_pat, n_rules, n_always, n_scan
     cdef int* pat_field
     cdef int* pat_rule
@@ -267,8 +303,13 @@ cdef class Matcher:
         ctx.msg_need = self.msg_need
         ctx.has_other = self.has_other
         ctx.err = 0
+        ctx.rec = NULL
     def __cinit__(self):
-        self.db = NULL
+        cdef int f
+        for f in range(NFIELDS):
+            self.fdb[f] = NULL
+        self.has_db = False
+        self.memo = NULL
         self.busy = False
         self.inject_left = 0
         self.scratch = NULL
@@ -293,7 +334,7 @@ cdef class Matcher:
         cdef unsigned int* flags
         cdef unsigned int* ids
         cdef hs_compile_error_t* err = NULL
-        cdef int f
+        cdef int f, k
         cdef bint used[9]
         self.patterns = tuple(patterns)
         self.n_pat = n
@@ -396,18 +437,32 @@ cdef class Matcher:
         try:
             if exprs == NULL or flags == NULL or ids == NULL:
                 raise MemoryError()
-            for i in range(n):
-                exprs[i] = <bytes>patterns[i][0]
-                flags[i] = HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY | (HS_FLAG_CASELESS if patterns[i][1] else 0)
-                ids[i] = i
-            if hs_compile_multi(exprs, flags, ids, n, HS_MODE_BLOCK, NULL, &self.db, &err) != HS_SUCCESS:
-                if err != NULL:
-                    index, msg = err.expression, err.message.decode("utf-8", "replace")
-                    hs_free_compile_error(err)
-                    raise ValueError(index, msg)
-                raise ValueError(-1, "hyperscan compile failed")
-            if hs_alloc_scratch(self.db, &self.scratch) != HS_SUCCESS:
-                raise MemoryError("hyperscan scratch")
+            for f in range(NFIELDS):
+                if not used[f]:
+                    continue
+                k = 0
+                for i in range(n):
+                    if patterns[i][2] != f:
+                        continue
+                    exprs[k] = <bytes>patterns[i][0]
+                    flags[k] = HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY | (HS_FLAG_CASELESS if patterns[i][1] else 0)
+                    ids[k] = i  # reported ids are the global pattern indexes on_match knows
+                    k += 1
+                if hs_compile_multi(exprs, flags, ids, k, HS_MODE_BLOCK, NULL, &self.fdb[f], &err) != HS_SUCCESS:
+                    if err != NULL:
+                        index = ids[err.expression] if 0 <= err.expression < k else -1
+                        msg = err.message.decode("utf-8", "replace")
+                        hs_free_compile_error(err)
+                        raise ValueError(index, msg)
+                    raise ValueError(-1, "hyperscan compile failed")
+                # one scratch serves every database it was allocated (grown) for
+                if hs_alloc_scratch(self.fdb[f], &self.scratch) != HS_SUCCESS:
+                    raise MemoryError("hyperscan scratch")
+                self.has_db = True
+            if self.n_scan:
+                self.memo = <FieldMemo*>calloc(MEMO_SLOTS, sizeof(FieldMemo))
+                if self.memo == NULL:
+                    raise MemoryError()
         finally:
             free(exprs)
             free(flags)
@@ -416,8 +471,11 @@ cdef class Matcher:
     def __dealloc__(self):
         if self.scratch != NULL:
             hs_free_scratch(self.scratch)
-        if self.db != NULL:
-            hs_free_database(self.db)
+        cdef int fd
+        for fd in range(NFIELDS):
+            if self.fdb[fd] != NULL:
+                hs_free_database(self.fdb[fd])
+        free(self.memo)
         free(self.pat_field)
         free(self.pat_rule)
         free(self.need)
@@ -932,12 +990,32 @@ cdef class Matcher:
     cdef void hs_field(self, const char* p, Py_ssize_t n, int field, ScanCtx* ctx) noexcept nogil:
         """hs_scan one field, remembering a failure on the context (it marks the line unscanned)."""
         cdef hs_error_t rc
+        cdef FieldMemo* m = NULL
+        cdef int k
         ctx.field = field
         if self.inject_left > 0:
             self.inject_left -= 1
             rc = self.inject_code
+        elif self.fdb[field] == NULL:
+            return
         else:
-            rc = hs_scan(self.db, p, <unsigned int>n, 0, self.scratch, on_match, ctx)
+            if field != F_MESSAGE and self.memo != NULL and n <= MEMO_BYTES:
+                m = &self.memo[memo_hash(p, n, field) & (MEMO_SLOTS - 1)]
+                if m.valid and m.field == field and m.len == n and memcmp(m.data, p, n) == 0:
+                    for k in range(m.nids):
+                        on_match(m.ids[k], 0, 0, 0, ctx)
+                    return
+                m.valid = False
+                m.nids = 0
+                ctx.rec = m
+            rc = hs_scan(self.fdb[field], p, <unsigned int>n, 0, self.scratch, on_match, ctx)
+            if m != NULL:
+                ctx.rec = NULL
+                if rc == HS_SUCCESS and m.nids >= 0:
+                    m.field = field
+                    m.len = <int>n
+                    memcpy(m.data, p, n)
+                    m.valid = True
         if rc != HS_SUCCESS:
             ctx.err = rc
             self.scan_errors += 1
@@ -957,7 +1035,7 @@ cdef class Matcher:
         ctx.nfired = 0
         ctx.alive2 = 0
         ctx.err = 0
-        if self.db == NULL:
+        if not self.has_db:
             return
         if self.scan_msg and r.len[F_MESSAGE] >= 0:
             self.hs_field(b + r.off[F_MESSAGE], r.len[F_MESSAGE], F_MESSAGE, ctx)
@@ -1205,7 +1283,7 @@ cdef class Matcher:
                         d = make_record(b, &rec, want)
                 else:
                     counts[FMT_JSON] += 1
-                    if self.db != NULL:
+                    if self.has_db:
                         ctx.alive2 = 0
                         ctx.err = 0
                         if self.scan_msg:
@@ -1242,7 +1320,7 @@ cdef class Matcher:
         for f in range(NFIELDS):
             if self.used_f[f] and jl_field(jl, f, &p, &ln) < 0:
                 return -1
-        if self.db == NULL:
+        if not self.has_db:
             return 0
         if self.scan_msg and jl_field(jl, F_MESSAGE, &p, &ln) > 0:
             self.hs_field(p, ln, F_MESSAGE, ctx)

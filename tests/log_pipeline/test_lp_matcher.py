@@ -88,3 +88,39 @@ def test_want_limits_candidate_fields(linux_2k):
     need_ext()
     cands, _ = ext.Matcher(PATTERNS[:3], 2).scan(linux_2k, 2005, 0, 65536, 32, want_mask(["timestamp", "rhost"]))
     assert cands and all(set(rec) <= {"timestamp", "rhost"} and "timestamp" in rec for rec, _ in cands)
+
+
+# the compiled matcher remembers what a short field's scan reported (process names repeat on nearly
+# every line); one Matcher over many batches, with more patterns on a name than a memo slot holds
+# and more names than it has slots, must answer as the twin does batch after batch
+MEMO_PATTERNS = [
+    (rb"^Failed password", False, F["message"], 0),
+    *[(rb"^ss", False, F["process"], r) for r in range(1, 11)],  # ten rules on one name: overflows a slot
+    *[(rb"^s", False, F["message"], r) for r in range(1, 11)],
+    (rb"^p\d*[05]$", False, F["process"], 11),
+    (rb"^Failed", False, F["message"], 11),
+    (rb"^web", False, F["host"], 12),
+]
+_procs = st.one_of(st.sampled_from(["sshd", "ssh", "p5", "p10", "cron"]), st.from_regex(r"p\d{1,4}", fullmatch=True))
+_line = st.tuples(_procs, st.sampled_from(["Failed password for x", "s x", "Other"]), st.sampled_from(["web1", "db"]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batches=st.lists(st.lists(_line, min_size=1, max_size=40), min_size=1, max_size=8))
+def test_memoised_field_scans_answer_as_the_twin_across_batches(batches):
+    need_ext()
+    a, b = ext.Matcher(MEMO_PATTERNS, 13), twin.Matcher(MEMO_PATTERNS, 13)
+    for lines in batches:
+        buf = b"".join(b"Dec  6 12:00:00 %s %s[1]: %s\n" % (h.encode(), p.encode(), m.encode()) for p, m, h in lines)
+        assert a.scan(buf, 2020) == b.scan(buf, 2020)
+
+
+def test_memo_sees_every_process_name_over_many_distinct_names():
+    need_ext()
+    a, b = ext.Matcher(MEMO_PATTERNS, 13), twin.Matcher(MEMO_PATTERNS, 13)
+    # 2000 names through 256 slots, each name twice, then again: collisions and reuse
+    names = [b"p%d" % i for i in range(2000)] * 2
+    buf = b"".join(b"Dec  6 12:00:00 web1 %s[1]: Failed password for x\n" % n for n in names)
+    got = a.scan(buf, 2020)
+    assert got == b.scan(buf, 2020)
+    assert sum(11 in rules for _, _, rules in [(0, 0, c[1]) for c in got[0]]) == 2 * 400  # p..0 and p..5 of 2000, twice
