@@ -27,12 +27,11 @@ LogPipelineError instead of scanning. Give each thread its own Matcher (compile_
 pipeline ever scans in parallel.
 """
 
-from libc.stdlib cimport realloc, calloc, free
+from libc.stdlib cimport realloc, calloc, free, malloc, qsort
 from libc.string cimport strlen
 from libc.stdio cimport snprintf
 from libc.string cimport memset, memmove, memcpy, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
-import heapq
 from lp_parse cimport *
 from ironpost.core.errors import LogPipelineError
 
@@ -187,6 +186,22 @@ ctypedef struct Group:
     long long touch # last use, for evicting the least recently used groups when full
     int rule
     int used
+    char* key       # the group key (rule, then each group field's length and bytes), owned
+    Py_ssize_t klen
+    unsigned long long hash
+
+
+cdef inline unsigned long long key_hash(const char* p, Py_ssize_t n) noexcept nogil:
+    cdef unsigned long long h = 1469598103934665603ULL
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = (h ^ <unsigned char>p[i]) * 1099511628211ULL
+    return h ^ (h >> 29)
+
+
+cdef int cmp_touch(const void* a, const void* b) noexcept nogil:
+    cdef long long x = (<long long*>a)[0], y = (<long long*>b)[0]
+    return (x > y) - (x < y)
 
 
 cdef Py_ssize_t bisect_left(double* a, Py_ssize_t n, double x) noexcept nogil:
@@ -250,8 +265,14 @@ cdef class Matcher:
     cdef Group* groups
     cdef Py_ssize_t ngroups, capgroups
     cdef long long touch
-    cdef dict gindex
+    # group key -> slot, open addressing with linear probing over slot + 1 (0: empty); a dict
+    # of bytes keys cost a key object, a hash and a dict probe per counted line
+    cdef Py_ssize_t* htab
+    cdef Py_ssize_t hmask
+    cdef Py_ssize_t nlive
     cdef list free_slots
+    cdef char* kbuf         # the key of the line being counted
+    cdef Py_ssize_t kcap
     cdef list fired_out
     cdef Py_ssize_t max_groups
     cdef readonly long long evictions
@@ -314,6 +335,8 @@ cdef class Matcher:
         self.inject_left = 0
         self.scratch = NULL
         self.groups = NULL
+        self.htab = NULL
+        self.kbuf = NULL
         self.agg_on = NULL
         self.ext = NULL
         self.ext_first = NULL
@@ -395,7 +418,13 @@ cdef class Matcher:
         if (self.ext_first == NULL or self.ext_n == NULL or self.ext_decl == NULL or self.sess_on == NULL
                 or self.sess_key == NULL or self.sess_nkey == NULL):
             raise MemoryError()
-        self.gindex = {}
+        self.htab = NULL
+        self.hmask = -1
+        self.nlive = 0
+        self.kcap = 512
+        self.kbuf = <char*>malloc(self.kcap)
+        if self.kbuf == NULL:
+            raise MemoryError()
         self.free_slots = []
         self.fired_out = []
         self.max_groups = 100_000
@@ -489,7 +518,10 @@ cdef class Matcher:
         if self.groups != NULL:
             for g in range(self.ngroups):
                 free(self.groups[g].buf)
+                free(self.groups[g].key)
             free(self.groups)
+        free(self.htab)
+        free(self.kbuf)
         cdef int x
         if self.ext != NULL:
             for x in range(self.n_ext):
@@ -764,7 +796,7 @@ cdef class Matcher:
         key = self._key_json(rec, rule)
         if not self._dist_ok(key, rec, rule, ts):
             return None
-        if self._hit(key, rule, ts, &count, &first):
+        if self._hit(<const char*>key, len(key), rule, ts, &count, &first):
             return count, first
         return None
 
@@ -774,32 +806,97 @@ cdef class Matcher:
         return out
 
     def agg_metrics(self):
-        return {"groups": len(self.gindex), "evictions": self.evictions,
+        return {"groups": self.nlive, "evictions": self.evictions,
                 "matches": {r: self.agg_matches[r] for r in range(self.n_rules) if self.agg_on[r]},
                 "deduped": {r: self.agg_deduped[r] for r in range(self.n_rules) if self.agg_on[r]}}
 
-    cdef void _evict(self):
+    cdef int _evict(self) except -1:
         """Full: drop the least recently used tenth of the groups (counted)."""
-        cdef Py_ssize_t slot
-        k = max(1, len(self.gindex) // 10)
-        victims = heapq.nsmallest(k, self.gindex.items(), key=lambda kv: self.groups[<Py_ssize_t>kv[1]].touch)
-        for key, slot in victims:
-            del self.gindex[key]
-            self.groups[slot].n = 0
-            self.groups[slot].off = 0
-            self.groups[slot].has_mark = 0
-            self.groups[slot].used = 0
-            self.free_slots.append(slot)
-            self.evictions += 1
+        cdef Py_ssize_t slot, k = max(1, self.nlive // 10), n = 0
+        cdef long long cutoff
+        cdef long long* touches = <long long*>malloc(self.nlive * sizeof(long long) + 8)
+        if touches == NULL:
+            raise MemoryError()
+        for slot in range(self.ngroups):
+            if self.groups[slot].used:
+                touches[n] = self.groups[slot].touch
+                n += 1
+        qsort(touches, n, sizeof(long long), cmp_touch)
+        cutoff = touches[k - 1]  # touches are unique (one counter): exactly k groups are at or below
+        free(touches)
+        for slot in range(self.ngroups):
+            if self.groups[slot].used and self.groups[slot].touch <= cutoff:
+                self._unindex(slot)
+                self.groups[slot].n = 0
+                self.groups[slot].off = 0
+                self.groups[slot].has_mark = 0
+                self.groups[slot].used = 0
+                free(self.groups[slot].key)
+                self.groups[slot].key = NULL
+                self.free_slots.append(slot)
+                self.evictions += 1
+        return 0
 
-    cdef Py_ssize_t _slot(self, bytes key, int rule) except -1:
-        cdef Py_ssize_t slot
+    cdef Py_ssize_t _find(self, const char* key, Py_ssize_t klen, unsigned long long h) noexcept nogil:
+        """The table position holding this key, or the empty position where it would go."""
+        cdef Py_ssize_t i = <Py_ssize_t>(h & <unsigned long long>self.hmask), s
+        cdef Group* g
+        while True:
+            s = self.htab[i]
+            if s == 0:
+                return i
+            g = &self.groups[s - 1]
+            if g.hash == h and g.klen == klen and memcmp(g.key, key, klen) == 0:
+                return i
+            i = (i + 1) & self.hmask
+
+    cdef void _unindex(self, Py_ssize_t slot) noexcept nogil:
+        """Remove a group from the table, shifting back the entries after it (linear probing
+        needs no tombstones that way)."""
+        cdef Group* g = &self.groups[slot]
+        cdef Py_ssize_t i = self._find(g.key, g.klen, g.hash), j = i, home
+        self.htab[i] = 0
+        self.nlive -= 1
+        while True:
+            j = (j + 1) & self.hmask
+            if self.htab[j] == 0:
+                return
+            home = <Py_ssize_t>(self.groups[self.htab[j] - 1].hash & <unsigned long long>self.hmask)
+            # move j's entry into the hole at i unless its home lies cyclically in (i, j]
+            if (j > i and (home <= i or home > j)) or (j < i and (home <= i and home > j)):
+                self.htab[i] = self.htab[j]
+                self.htab[j] = 0
+                i = j
+
+    cdef int _grow_table(self) except -1:
+        cdef Py_ssize_t cap = (self.hmask + 1) * 2 if self.htab != NULL else 1024, slot, i
+        cdef Py_ssize_t* old = self.htab
+        while cap < 2 * (self.nlive + 1):
+            cap *= 2
+        self.htab = <Py_ssize_t*>calloc(cap, sizeof(Py_ssize_t))
+        if self.htab == NULL:
+            self.htab = old
+            raise MemoryError()
+        self.hmask = cap - 1
+        free(old)
+        for slot in range(self.ngroups):
+            if self.groups[slot].used:
+                i = self._find(self.groups[slot].key, self.groups[slot].klen, self.groups[slot].hash)
+                self.htab[i] = slot + 1
+        return 0
+
+    cdef Py_ssize_t _slot(self, const char* key, Py_ssize_t klen, int rule) except -1:
+        cdef Py_ssize_t slot, i
         cdef Group* ng
-        got = self.gindex.get(key)
-        if got is not None:
-            return <Py_ssize_t>got
-        if len(self.gindex) >= self.max_groups:
+        cdef unsigned long long h = key_hash(key, klen)
+        if self.htab != NULL:
+            i = self._find(key, klen, h)
+            if self.htab[i]:
+                return self.htab[i] - 1
+        if self.nlive >= self.max_groups:
             self._evict()
+        if self.htab == NULL or 2 * (self.nlive + 1) > self.hmask + 1:
+            self._grow_table()
         if self.free_slots:
             slot = self.free_slots.pop()
         else:
@@ -813,17 +910,25 @@ cdef class Matcher:
             self.ngroups += 1
             self.groups[slot].buf = NULL
             self.groups[slot].cap = 0
+            self.groups[slot].key = NULL
+        self.groups[slot].key = <char*>malloc(klen + 1)
+        if self.groups[slot].key == NULL:
+            raise MemoryError()
+        memcpy(self.groups[slot].key, key, klen)
+        self.groups[slot].klen = klen
+        self.groups[slot].hash = h
         self.groups[slot].n = 0
         self.groups[slot].off = 0
         self.groups[slot].has_mark = 0
         self.groups[slot].rule = rule
         self.groups[slot].used = 1
-        self.gindex[key] = slot
+        self.htab[self._find(key, klen, h)] = slot + 1
+        self.nlive += 1
         return slot
 
-    cdef int _hit(self, bytes key, int rule, double ts, int* count, double* first) except -1:
+    cdef int _hit(self, const char* key, Py_ssize_t klen, int rule, double ts, int* count, double* first) except -1:
         """1 when this event fires the rule for its group (threshold reached, not a duplicate)."""
-        cdef Py_ssize_t slot = self._slot(key, rule), pos, cut, lo, hi
+        cdef Py_ssize_t slot = self._slot(key, klen, rule), pos, cut, lo, hi
         cdef Group* g = &self.groups[slot]
         cdef double window = self.agg_window[rule], dedup = self.agg_dedup[rule], newest
         cdef double* nts
@@ -882,36 +987,33 @@ cdef class Matcher:
             return 0
         return 1
 
-    cdef bytes _key_rec(self, const char* b, LineRec* r, int rule):
-        """rule, then per group field a 4-byte length (0xffffffff: absent) and the bytes."""
-        cdef char small[512]
-        cdef char* buf = small
+    cdef Py_ssize_t _key_rec(self, const char* b, LineRec* r, int rule) except -1:
+        """Write the group key into self.kbuf and return its length: rule, then per group field a
+        4-byte length (0xffffffff: absent) and the bytes."""
         cdef Py_ssize_t total = 4, o, n
         cdef int k, f
         cdef unsigned int ln
+        cdef char* nb
         for k in range(self.agg_nf[rule]):
             f = self.agg_fields[rule * NFIELDS + k]
             total += 4 + (r.len[f] if f < NFIELDS and r.len[f] > 0 else 0)
-        if total > 512:
-            buf = <char*>malloc(total)
-            if buf == NULL:
+        if total > self.kcap:
+            nb = <char*>realloc(self.kbuf, total)
+            if nb == NULL:
                 raise MemoryError()
-        try:
-            memcpy(buf, &rule, 4)
-            o = 4
-            for k in range(self.agg_nf[rule]):
-                f = self.agg_fields[rule * NFIELDS + k]
-                n = r.len[f] if f < NFIELDS else -1  # src_host: only lines C hands to Python have one
-                ln = 0xFFFFFFFF if n < 0 else <unsigned int>n
-                memcpy(buf + o, &ln, 4)
-                o += 4
-                if n > 0:
-                    memcpy(buf + o, b + r.off[f], n)
-                    o += n
-            return PyBytes_FromStringAndSize(buf, o)
-        finally:
-            if buf != small:
-                free(buf)
+            self.kbuf, self.kcap = nb, total
+        memcpy(self.kbuf, &rule, 4)
+        o = 4
+        for k in range(self.agg_nf[rule]):
+            f = self.agg_fields[rule * NFIELDS + k]
+            n = r.len[f] if f < NFIELDS else -1  # src_host: only lines C hands to Python have one
+            ln = 0xFFFFFFFF if n < 0 else <unsigned int>n
+            memcpy(self.kbuf + o, &ln, 4)
+            o += 4
+            if n > 0:
+                memcpy(self.kbuf + o, b + r.off[f], n)
+                o += n
+        return o
 
     cdef bytes _key_json(self, dict d, int rule):
         """Same layout as _key_rec, from a JSON record's values."""
@@ -940,12 +1042,13 @@ cdef class Matcher:
                 return False
         if self.sess_on[rule] and self._remember(b, r, rule, ts):
             return False
-        key = self._key_rec(b, r, rule)
+        cdef Py_ssize_t klen = self._key_rec(b, r, rule)
         if self.agg_dist[rule]:
             f = self.agg_dist[rule] - 1
-            if r.len[f] < 0 or not self._fresh(key, PyBytes_FromStringAndSize(b + r.off[f], r.len[f]), rule, ts):
+            if r.len[f] < 0 or not self._fresh(PyBytes_FromStringAndSize(self.kbuf, klen),
+                                               PyBytes_FromStringAndSize(b + r.off[f], r.len[f]), rule, ts):
                 return True
-        if self._hit(key, rule, ts, &count, &first):
+        if self._hit(self.kbuf, klen, rule, ts, &count, &first):
             self.fired_out.append((make_record(b, r, want), rule, count, first, ts))
         return True
 
@@ -976,14 +1079,14 @@ cdef class Matcher:
         key = self._key_json(d, rule)
         if not self._dist_ok(key, d, rule, ts):
             return
-        if self._hit(key, rule, ts, &count, &first):
+        if self._hit(<const char*>key, len(key), rule, ts, &count, &first):
             self.fired_out.append((dict(d), rule, count, first, ts))
 
     cdef void _agg_lazy(self, bytes buf, tuple what, int rule, int json_max_depth) except *:
         cdef int count = 0
         cdef double first = 0
         key, ts, s, e = what
-        if self._hit(key, rule, ts, &count, &first):
+        if self._hit(<const char*>key, len(key), rule, ts, &count, &first):
             d, err = json_record(buf[s:e], json_max_depth)
             self.fired_out.append((d, rule, count, first, ts))
 

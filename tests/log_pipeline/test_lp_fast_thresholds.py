@@ -3,6 +3,7 @@
 import random
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,3 +94,27 @@ def test_eviction_is_bounded_and_counted():
     pipe.process(buf)
     m = pipe.metrics()
     assert m["lp_fast_groups"] <= 100 and m["lp_fast_evictions_total"] >= 900
+
+
+@pytest.mark.parametrize("max_groups", [60, 500])  # 500: the group table half full, long probe runs
+def test_evictions_drop_idle_groups_and_keep_the_busy_ones(max_groups):
+    """Past max_groups the least recently used tenth goes (MemoryState drops one at a time, so the
+    two differ only in which idle groups go). A source attacking throughout stays in the table:
+    its alerts (one per burst) are the same as with room for every group, while thousands of
+    one-off sources come and go around it."""
+    support.need(ext is not None, "ironpost._ext.matcher not built")
+    lines = []
+    for i in range(12000):
+        # ten lines a second; the attacker's bursts last 20 s and come every 100 s
+        hot = i % 3 == 0 and (i // 200) % 5 == 0
+        ip = "198.51.100.7" if hot else f"10.{i // 250 % 250}.{i % 250}.{i // 62500 + 1}"
+        lines.append(f"Dec 10 07:{i // 600 % 60:02d}:{i // 10 % 60:02d} h sshd[{i}]: "
+                     f"Failed password for root from {ip} port 1 ssh2\n")
+    chunks = split("".join(lines).encode(), 30_000)
+    small = Pipeline(rules(), year=2016, clock=lambda: 1481353000.0, matcher_impl=ext, max_groups=max_groups)
+    roomy = Pipeline(rules(), year=2016, clock=lambda: 1481353000.0, matcher_impl=ext)
+    a, b = alerts(small, chunks), alerts(roomy, chunks)
+    m = small.metrics()
+    assert m["lp_fast_evictions_total"] > 2000 and m["lp_fast_groups"] <= max_groups
+    hot = [x for x in a if "198.51.100.7" in x[1]]
+    assert len(hot) == 12 and hot == [x for x in b if "198.51.100.7" in x[1]]
