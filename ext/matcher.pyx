@@ -191,6 +191,11 @@ ctypedef struct Group:
     unsigned long long hash
 
 
+ctypedef struct HEnt:
+    unsigned long long hash  # kept beside the slot: a probe compares it without touching the group
+    Py_ssize_t slot1         # group slot + 1; 0 = empty
+
+
 cdef inline unsigned long long key_hash(const char* p, Py_ssize_t n) noexcept nogil:
     cdef unsigned long long h = 1469598103934665603ULL
     cdef Py_ssize_t i
@@ -267,7 +272,7 @@ cdef class Matcher:
     cdef long long touch
     # group key -> slot, open addressing with linear probing over slot + 1 (0: empty); a dict
     # of bytes keys cost a key object, a hash and a dict probe per counted line
-    cdef Py_ssize_t* htab
+    cdef HEnt* htab
     cdef Py_ssize_t hmask
     cdef Py_ssize_t nlive
     cdef list free_slots
@@ -842,12 +847,13 @@ cdef class Matcher:
         cdef Py_ssize_t i = <Py_ssize_t>(h & <unsigned long long>self.hmask), s
         cdef Group* g
         while True:
-            s = self.htab[i]
+            s = self.htab[i].slot1
             if s == 0:
                 return i
-            g = &self.groups[s - 1]
-            if g.hash == h and g.klen == klen and memcmp(g.key, key, klen) == 0:
-                return i
+            if self.htab[i].hash == h:
+                g = &self.groups[s - 1]
+                if g.klen == klen and memcmp(g.key, key, klen) == 0:
+                    return i
             i = (i + 1) & self.hmask
 
     cdef void _unindex(self, Py_ssize_t slot) noexcept nogil:
@@ -855,25 +861,25 @@ cdef class Matcher:
         needs no tombstones that way)."""
         cdef Group* g = &self.groups[slot]
         cdef Py_ssize_t i = self._find(g.key, g.klen, g.hash), j = i, home
-        self.htab[i] = 0
+        self.htab[i].slot1 = 0
         self.nlive -= 1
         while True:
             j = (j + 1) & self.hmask
-            if self.htab[j] == 0:
+            if self.htab[j].slot1 == 0:
                 return
-            home = <Py_ssize_t>(self.groups[self.htab[j] - 1].hash & <unsigned long long>self.hmask)
+            home = <Py_ssize_t>(self.htab[j].hash & <unsigned long long>self.hmask)
             # move j's entry into the hole at i unless its home lies cyclically in (i, j]
             if (j > i and (home <= i or home > j)) or (j < i and (home <= i and home > j)):
                 self.htab[i] = self.htab[j]
-                self.htab[j] = 0
+                self.htab[j].slot1 = 0
                 i = j
 
     cdef int _grow_table(self) except -1:
         cdef Py_ssize_t cap = (self.hmask + 1) * 2 if self.htab != NULL else 1024, slot, i
-        cdef Py_ssize_t* old = self.htab
+        cdef HEnt* old = self.htab
         while cap < 2 * (self.nlive + 1):
             cap *= 2
-        self.htab = <Py_ssize_t*>calloc(cap, sizeof(Py_ssize_t))
+        self.htab = <HEnt*>calloc(cap, sizeof(HEnt))
         if self.htab == NULL:
             self.htab = old
             raise MemoryError()
@@ -882,7 +888,8 @@ cdef class Matcher:
         for slot in range(self.ngroups):
             if self.groups[slot].used:
                 i = self._find(self.groups[slot].key, self.groups[slot].klen, self.groups[slot].hash)
-                self.htab[i] = slot + 1
+                self.htab[i].hash = self.groups[slot].hash
+                self.htab[i].slot1 = slot + 1
         return 0
 
     cdef Py_ssize_t _slot(self, const char* key, Py_ssize_t klen, int rule) except -1:
@@ -891,8 +898,8 @@ cdef class Matcher:
         cdef unsigned long long h = key_hash(key, klen)
         if self.htab != NULL:
             i = self._find(key, klen, h)
-            if self.htab[i]:
-                return self.htab[i] - 1
+            if self.htab[i].slot1:
+                return self.htab[i].slot1 - 1
         if self.nlive >= self.max_groups:
             self._evict()
         if self.htab == NULL or 2 * (self.nlive + 1) > self.hmask + 1:
@@ -922,7 +929,9 @@ cdef class Matcher:
         self.groups[slot].has_mark = 0
         self.groups[slot].rule = rule
         self.groups[slot].used = 1
-        self.htab[self._find(key, klen, h)] = slot + 1
+        i = self._find(key, klen, h)
+        self.htab[i].hash = h
+        self.htab[i].slot1 = slot + 1
         self.nlive += 1
         return slot
 
