@@ -811,7 +811,10 @@ cdef class Matcher:
         return out
 
     def agg_metrics(self):
-        return {"groups": self.nlive, "evictions": self.evictions,
+        cdef Py_ssize_t g, held = self.capgroups * sizeof(Group) + (self.hmask + 1) * sizeof(HEnt)
+        for g in range(self.ngroups):
+            held += self.groups[g].cap * sizeof(double) + (self.groups[g].klen if self.groups[g].key != NULL else 0)
+        return {"groups": self.nlive, "evictions": self.evictions, "bytes": held,
                 "matches": {r: self.agg_matches[r] for r in range(self.n_rules) if self.agg_on[r]},
                 "deduped": {r: self.agg_deduped[r] for r in range(self.n_rules) if self.agg_on[r]}}
 

@@ -348,6 +348,7 @@ class Pipeline:
             am = self.compiled.matcher.agg_metrics()
             matches += sum(am["matches"].values())
             m["lp_fast_groups"] = float(am["groups"])
+            m["lp_fast_bytes"] = float(am["bytes"])  # event times, keys and the table of the C groups
             m["lp_fast_evictions_total"] = float(am["evictions"])
             m["lp_fast_deduped_total"] = float(sum(am["deduped"].values()))
         m["lp_matches_total"] = float(matches)

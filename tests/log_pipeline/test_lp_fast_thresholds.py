@@ -116,5 +116,6 @@ def test_evictions_drop_idle_groups_and_keep_the_busy_ones(max_groups):
     a, b = alerts(small, chunks), alerts(roomy, chunks)
     m = small.metrics()
     assert m["lp_fast_evictions_total"] > 2000 and m["lp_fast_groups"] <= max_groups
+    assert 0 < m["lp_fast_bytes"] < 4_000_000  # event times, keys and table of at most max_groups groups
     hot = [x for x in a if "198.51.100.7" in x[1]]
     assert len(hot) == 12 and hot == [x for x in b if "198.51.100.7" in x[1]]

@@ -83,3 +83,18 @@ def test_pipeline_attributes_an_addressless_sshd_failure_to_its_connection():
     alerts = Pipeline(rules, year=2016).process(lines, "t")
     got = [a for a in alerts if a.rule_id == "sshd_auth_exhausted"]
     assert [a.src_ip for a in got] == ["203.0.113.9"]
+
+
+def test_a_session_that_expires_waiting_stops_being_watched():
+    """A watched key sends its connection's lines to the Python path; a session that expires with
+    matches still waiting must hand its key back, or such keys pile up for good."""
+    t = SessionTable()
+    watched: set = set()
+    t.attach(lambda key: None, lambda key, on: watched.add(key) if on else watched.discard(key), None)
+    fail = rule("fail", "Too many", fill=True, wait_for_address=True, ttl_secs=60.0)
+    for pid in range(50):
+        t.observe(fail, rec("Too many", pid=pid), 1.0)
+    assert len(watched) == 50
+    for pid in range(50):  # the same connections, long after: each session expired, a new one starts
+        t.observe(rule("seen", "Connection from", silent=True), rec("Connection from", pid=pid), 1000.0)
+    assert t.expired == 50 and watched == set()
