@@ -186,9 +186,20 @@ ctypedef struct Group:
     long long touch # last use, for evicting the least recently used groups when full
     int rule
     int used
-    char* key       # the group key (rule, then each group field's length and bytes), owned
-    Py_ssize_t klen
+    char* key       # the group key (rule, then each group field's length and bytes) when longer
+    Py_ssize_t klen # than KEY_INLINE, owned; shorter keys live in kin, in the same cache lines
     unsigned long long hash
+    char kin[40]
+
+
+cdef enum:
+    KEY_INLINE = 40  # sizeof(Group.kin): an address and a rule id fit
+
+
+cdef inline const char* group_key(Group* g) noexcept nogil:
+    if g.klen <= KEY_INLINE:
+        return &g.kin[0]
+    return g.key
 
 
 ctypedef struct HEnt:
@@ -814,6 +825,7 @@ cdef class Matcher:
         cdef Py_ssize_t g, held = self.capgroups * sizeof(Group) + (self.hmask + 1) * sizeof(HEnt)
         for g in range(self.ngroups):
             held += self.groups[g].cap * sizeof(double) + (self.groups[g].klen if self.groups[g].key != NULL else 0)
+            # (keys of up to KEY_INLINE bytes are inside the Group, counted with the array)
         return {"groups": self.nlive, "evictions": self.evictions, "bytes": held,
                 "matches": {r: self.agg_matches[r] for r in range(self.n_rules) if self.agg_on[r]},
                 "deduped": {r: self.agg_deduped[r] for r in range(self.n_rules) if self.agg_on[r]}}
@@ -855,7 +867,7 @@ cdef class Matcher:
                 return i
             if self.htab[i].hash == h:
                 g = &self.groups[s - 1]
-                if g.klen == klen and memcmp(g.key, key, klen) == 0:
+                if g.klen == klen and memcmp(group_key(g), key, klen) == 0:
                     return i
             i = (i + 1) & self.hmask
 
@@ -863,7 +875,7 @@ cdef class Matcher:
         """Remove a group from the table, shifting back the entries after it (linear probing
         needs no tombstones that way)."""
         cdef Group* g = &self.groups[slot]
-        cdef Py_ssize_t i = self._find(g.key, g.klen, g.hash), j = i, home
+        cdef Py_ssize_t i = self._find(group_key(g), g.klen, g.hash), j = i, home
         self.htab[i].slot1 = 0
         self.nlive -= 1
         while True:
@@ -890,7 +902,7 @@ cdef class Matcher:
         free(old)
         for slot in range(self.ngroups):
             if self.groups[slot].used:
-                i = self._find(self.groups[slot].key, self.groups[slot].klen, self.groups[slot].hash)
+                i = self._find(group_key(&self.groups[slot]), self.groups[slot].klen, self.groups[slot].hash)
                 self.htab[i].hash = self.groups[slot].hash
                 self.htab[i].slot1 = slot + 1
         return 0
@@ -921,10 +933,13 @@ cdef class Matcher:
             self.groups[slot].buf = NULL
             self.groups[slot].cap = 0
             self.groups[slot].key = NULL
-        self.groups[slot].key = <char*>malloc(klen + 1)
-        if self.groups[slot].key == NULL:
-            raise MemoryError()
-        memcpy(self.groups[slot].key, key, klen)
+        if klen > KEY_INLINE:
+            self.groups[slot].key = <char*>malloc(klen)
+            if self.groups[slot].key == NULL:
+                raise MemoryError()
+            memcpy(self.groups[slot].key, key, klen)
+        else:
+            memcpy(self.groups[slot].kin, key, klen)
         self.groups[slot].klen = klen
         self.groups[slot].hash = h
         self.groups[slot].n = 0
