@@ -56,8 +56,20 @@ ban_exempt_host = false
     def start(self) -> "Node":
         (self.data_dir / "ironpost.sock").unlink(missing_ok=True)  # left by a killed run: wait for the new one
         self.proc = DaemonProc(self.config, self.data_dir)
-        wait_for(lambda: self.module_state("ebpf") == "running", 20, f"{self.name}: ebpf module running")
+        try:
+            wait_for(self.ebpf_ready, 20, f"{self.name}: ebpf module ready")
+        except AssertionError as exc:
+            state = self.module_state("ebpf")
+            raise AssertionError(f"{exc} (state {state}); daemon log: {self.log_text()[-1500:]}") from None
         return self
+
+    def ebpf_ready(self) -> bool:
+        """The network module answers its control ops: ban manager up and, with XDP, the program attached.
+        The supervisor's "running" state comes earlier, as soon as the module's run() is entered."""
+        try:
+            return bool(self.ebpf("list").get("ok"))
+        except DaemonError:  # the socket exists a moment before the daemon accepts on it
+            return False
 
     def module_state(self, name: str) -> str | None:
         try:
