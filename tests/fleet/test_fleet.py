@@ -10,32 +10,14 @@ import random
 import sqlite3
 import subprocess
 import time
-import uuid
 
 import pytest
 import redis
 
 import support
-from node_support import Node, free_port, wait_for
+from node_support import Node, fleet_cfg, free_port, wait_for
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def prefix():
-    """Unique stream/key names per test, deleted after it (other suites share this Redis)."""
-    support.need(support.tcp_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379 is not running")
-    p = f"ironpost-test-{uuid.uuid4().hex[:10]}"
-    yield p
-    r = redis.Redis.from_url(support.REDIS_URL)
-    for key in r.scan_iter(f"{p}:*"):
-        r.delete(key)
-    r.close()
-
-
-def fleet_cfg(prefix: str, url: str = support.REDIS_URL, extra: str = "") -> str:
-    return (f'redis_url = "{url}"\ndecisions_stream = "{prefix}:decisions"\nalerts_stream = "{prefix}:alerts"\n'
-            f'nodes_key = "{prefix}:nodes"\nclaim_idle_secs = 1\n{extra}')
 
 
 def rand_ip() -> str:
