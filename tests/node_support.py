@@ -1,6 +1,7 @@
 """Several real daemons on this machine (separate data dirs, sockets, ports) for the fleet,
 decision API and bouncer-mode tests. XDP cannot be given to every node, so nodes use the real
-ban path with `[ebpf] backend = "memory"`."""
+ban path with `[ebpf] backend = "memory"` unless a test gives one its own veth (backend="xdp",
+the interface and pin_dir in `ebpf`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,16 @@ from pathlib import Path
 
 from ironpost.core.errors import DaemonError
 
+import support
 from daemon_support import ROOT, DaemonProc, write_config
 
 SSH_FAIL = "<38>Dec  6 12:00:{sec:02d} {host} sshd[{pid}]: Failed password for root from {ip} port {port} ssh2"
+
+
+def fleet_cfg(prefix: str, url: str = support.REDIS_URL, extra: str = "") -> str:
+    """The [fleet] keys of a test node: its own streams and heartbeat hash under `prefix`."""
+    return (f'redis_url = "{url}"\ndecisions_stream = "{prefix}:decisions"\nalerts_stream = "{prefix}:alerts"\n'
+            f'nodes_key = "{prefix}:nodes"\nclaim_idle_secs = 1\n{extra}')
 
 
 def free_port(kind=socket.SOCK_STREAM) -> int:
@@ -27,7 +35,8 @@ class Node:
     """One daemon: its syslog UDP port, decision API port (when enabled) and control socket."""
 
     def __init__(self, tmp: Path, name: str, *, fleet: str = "", lapi: bool = False, feeds: str = "",
-                 auto_block: bool = True, extra: str = ""):
+                 auto_block: bool = True, extra: str = "", backend: str = "memory", exempt_host: bool = False,
+                 ebpf: str = ""):
         self.name, self.dir = name, tmp / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.dir / "data"
@@ -36,10 +45,11 @@ class Node:
         sections = f"""
 [ebpf]
 enabled = true
-backend = "memory"
+backend = "{backend}"
 auto_block = {str(auto_block).lower()}
 ban_ttl_secs = 600
-ban_exempt_host = false
+ban_exempt_host = {str(exempt_host).lower()}
+{ebpf}
 """
         if fleet:
             sections += f"\n[fleet]\nenabled = true\nnode_id = \"{name}\"\nheartbeat_secs = 0.5\n{fleet}\n"
@@ -53,11 +63,24 @@ ban_exempt_host = false
                          f'rules_dir = "{ROOT / "rules"}"')
         self.proc: DaemonProc | None = None
 
-    def start(self) -> "Node":
+    def start(self, timeout: float = 20) -> "Node":
+        # an XDP node compiles its program first (2 s alone, several times that on 2 busy cores)
         (self.data_dir / "ironpost.sock").unlink(missing_ok=True)  # left by a killed run: wait for the new one
         self.proc = DaemonProc(self.config, self.data_dir)
-        wait_for(lambda: self.module_state("ebpf") == "running", 20, f"{self.name}: ebpf module running")
+        try:
+            wait_for(self.ebpf_ready, timeout, f"{self.name}: ebpf module ready")
+        except AssertionError as exc:
+            state = self.module_state("ebpf")
+            raise AssertionError(f"{exc} (state {state}); daemon log: {self.log_text()[-1500:]}") from None
         return self
+
+    def ebpf_ready(self) -> bool:
+        """The network module answers its control ops: ban manager up and, with XDP, the program attached.
+        The supervisor's "running" state comes earlier, as soon as the module's run() is entered."""
+        try:
+            return bool(self.ebpf("list").get("ok"))
+        except DaemonError:  # the socket exists a moment before the daemon accepts on it
+            return False
 
     def module_state(self, name: str) -> str | None:
         try:

@@ -253,8 +253,11 @@ class EbpfModule:
     async def _drain_loop(self, ctx: ModuleContext, wake: asyncio.Event) -> None:
         while True:
             try:
-                await asyncio.wait_for(wake.wait(), 0.25)
-            except asyncio.TimeoutError:
+                # not wait_for: on 3.11 it drops a cancel that lands with the wakeup, and run() then
+                # waits for this loop forever
+                async with asyncio.timeout(0.25):
+                    await wake.wait()
+            except TimeoutError:
                 pass
             wake.clear()
             for _ in range(MAX_ROUNDS_PER_WAKE):

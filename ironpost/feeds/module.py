@@ -132,8 +132,9 @@ class FeedsModule:
                     log.error("block list not loaded; its decisions stay as they were",
                               extra={"list": name, "error": str(exc)[:300]})
             try:
-                await asyncio.wait_for(self._wake.wait(), self.cfg.lists_refresh_secs)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.cfg.lists_refresh_secs):  # not wait_for: on 3.11 it can drop a cancel
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     def metrics(self) -> dict[str, float]:

@@ -162,8 +162,9 @@ class FleetModule:
             if not self.outbox:
                 wake.clear()
                 try:
-                    await asyncio.wait_for(wake.wait(), 1.0)
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(1.0):  # not wait_for: on 3.11 it can drop a cancel (ebpf/module.py)
+                        await wake.wait()
+                except TimeoutError:
                     continue
             try:
                 while await self._publish_some():

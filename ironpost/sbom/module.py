@@ -57,8 +57,10 @@ class SbomModule:
                 log.warning("sbom scan failed", extra={"error": str(exc)})
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._config.section("sbom").scan_interval_secs)
-            except asyncio.TimeoutError:
+                # not wait_for: on 3.11 it can drop a cancel that lands with the wakeup
+                async with asyncio.timeout(self._config.section("sbom").scan_interval_secs):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     def metrics(self) -> dict[str, float]:

@@ -1,8 +1,10 @@
 """Network namespace + veth pair for the network module's tests and benchmarks.
 
 Addresses: 10.200.<n>.1/30 (host side) <-> 10.200.<n>.2/30 (namespace), and ULA
-fd00:200:<n>::1/64 <-> ::2, with <n> from the PID so parallel runs do not collide. Traffic is
-only ever sent from inside the namespace to the host end of the veth.
+fd00:200:<n>::1/64 <-> ::2, with <n> from the PID so parallel runs do not collide. A second
+pair in the same process (`slot` 1..63, e.g. a fleet test while the ebpf session fixture holds
+slot 0) gets its own names and the next /30 of 10.200.<n>.0/24 (fd00:200:<n>:<slot>::/64).
+Traffic is only ever sent from inside the namespace to the host end of the veth.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def _pid_alive(pid: int) -> bool:
 def sweep_leftovers() -> None:
     """Delete namespaces/veths/pins a crashed earlier run (dead PID) left behind."""
     out = run("ip", "netns", "list", check=False).stdout
-    for m in re.finditer(rf"^({PREFIX}(\d+))\b", out, re.M):
+    for m in re.finditer(rf"^({PREFIX}(\d+)(?:s\d+)?)\b", out, re.M):
         if not _pid_alive(int(m.group(2))):
             run("ip", "link", "del", m.group(1) + "h", check=False)
             run("ip", "netns", "del", m.group(1), check=False)
@@ -88,13 +90,17 @@ class Veth:
         return run("ip", "link", "show", "dev", self.host_if).stdout
 
 
-def make_veth() -> Veth:
+def make_veth(slot: int = 0) -> Veth:
+    if not 0 <= slot < 64:
+        raise ValueError(f"slot {slot}: 10.200.<n>.0/24 holds 64 /30 pairs")
     pid = os.getpid()
     n = pid % 250 + 1
-    name = f"{PREFIX}{pid}"
+    name = f"{PREFIX}{pid}" + (f"s{slot}" if slot else "")  # at most 15 chars with the h/n suffix
+    base = 4 * slot
+    net6 = f"fd00:200:{n:x}:{slot:x}:" if slot else f"fd00:200:{n:x}:"
     v = Veth(ns=name, host_if=name + "h", ns_if=name + "n",
-             host_ip=f"10.200.{n}.1", ns_ip=f"10.200.{n}.2",
-             host_ip6=f"fd00:200:{n:x}::1", ns_ip6=f"fd00:200:{n:x}::2")
+             host_ip=f"10.200.{n}.{base + 1}", ns_ip=f"10.200.{n}.{base + 2}",
+             host_ip6=f"{net6}:1", ns_ip6=f"{net6}:2")
     steps = [
         ("ip", "netns", "add", v.ns),
         ("ip", "link", "add", v.host_if, "type", "veth", "peer", "name", v.ns_if),

@@ -176,3 +176,33 @@ def test_unavailable_without_bcc(monkeypatch, tmp_path):
     cfg = parse_config({"ebpf": {"enabled": True}})
     with pytest.raises(ModuleUnavailable, match="needs bcc.*setup-bcc.sh"):
         asyncio.run(EbpfModule(cfg).run(ModuleContext(config=cfg, bus=Bus(), data_dir=tmp_path)))
+
+
+def test_a_stop_landing_with_a_ring_buffer_wakeup_still_ends_the_drain_loop(loader, reader, veth, tmp_path):
+    # Python 3.11's wait_for hands back the inner result when a cancel and the wakeup it waits
+    # for land in one loop iteration: the cancel was lost, the drain loop went on, and run()
+    # waited for it forever (a daemon stop under traffic timed out with rc 1).
+    module = EbpfModule(config(veth), loader=loader)
+    module.reader = reader
+    ctx = ModuleContext(config=module.config, bus=Bus(), data_dir=tmp_path)
+
+    async def stops(steps: int) -> bool:
+        wake = asyncio.Event()
+        task = asyncio.create_task(module._drain_loop(ctx, wake))
+        for _ in range(3):  # into its wait for the ring buffer
+            await asyncio.sleep(0)
+        wake.set()  # what the ring buffer fd's reader callback does
+        for _ in range(steps):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        if not done:
+            task.cancel()  # a second cancel ends it, so this test does not hang in turn
+            await asyncio.gather(task, return_exceptions=True)
+        return bool(done)
+
+    async def main():
+        return {steps: await stops(steps) for steps in range(6)}
+
+    ended = asyncio.run(main())
+    assert all(ended.values()), f"cancel lost after these many loop steps: {[s for s, ok in ended.items() if not ok]}"

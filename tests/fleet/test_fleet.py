@@ -10,32 +10,14 @@ import random
 import sqlite3
 import subprocess
 import time
-import uuid
 
 import pytest
 import redis
 
 import support
-from node_support import Node, free_port, wait_for
+from node_support import Node, fleet_cfg, free_port, wait_for
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def prefix():
-    """Unique stream/key names per test, deleted after it (other suites share this Redis)."""
-    support.need(support.tcp_open("127.0.0.1", 6379), "Redis at 127.0.0.1:6379 is not running")
-    p = f"ironpost-test-{uuid.uuid4().hex[:10]}"
-    yield p
-    r = redis.Redis.from_url(support.REDIS_URL)
-    for key in r.scan_iter(f"{p}:*"):
-        r.delete(key)
-    r.close()
-
-
-def fleet_cfg(prefix: str, url: str = support.REDIS_URL, extra: str = "") -> str:
-    return (f'redis_url = "{url}"\ndecisions_stream = "{prefix}:decisions"\nalerts_stream = "{prefix}:alerts"\n'
-            f'nodes_key = "{prefix}:nodes"\nclaim_idle_secs = 1\n{extra}')
 
 
 def rand_ip() -> str:
@@ -67,8 +49,11 @@ def test_attack_on_one_node_bans_on_every_node_and_unblock_anywhere_clears_all(t
         for n in nodes:
             wait_for(lambda n=n: f"{ip}/32" not in n.banned(), 10, f"{n.name} drops the ban on {ip}")
         # a node that does not trust peers' rule decisions keeps its own view
-        out = nodes[0].cli("fleet", "nodes", "--json")
-        beats = {b["node_id"]: b for b in json.loads(out.stdout)}
+        def heartbeats():
+            return {b["node_id"]: b for b in json.loads(nodes[0].cli("fleet", "nodes", "--json").stdout)}
+        # a heartbeat goes out every 0.5 s, so the one counting n1's second decision may not be written yet
+        beats = wait_for(lambda: (hb := heartbeats()).get("n1", {}).get("applied", 0) >= 2 and hb, 5,
+                         "n1's heartbeat counts both decisions")
         assert set(beats) == {"n0", "n1", "n2"}
         assert beats["n1"]["applied"] >= 2 and not beats["n1"]["stale"] and beats["n0"]["version"]
         table = nodes[0].cli("fleet", "nodes").stdout
