@@ -1,4 +1,5 @@
-"""Line framing for every collector (file tail, syslog TCP, container logs).
+"""Line framing for every collector (file tail, syslog TCP, container logs), and RFC 6587
+octet counting for syslog TCP (frame_octets).
 
 Uses the compiled ext/framing.pyx when built, else framing_py (IRONPOST_NO_EXTENSIONS=1).
 """
@@ -9,6 +10,7 @@ from ironpost.core.extensions import select
 
 _impl = select("framing", "ironpost.core.framing_py")
 frame_lines = _impl.frame_lines
+frame_octets = _impl.frame_octets
 
 
 class LineFramer:

@@ -20,13 +20,10 @@ import time
 from dataclasses import dataclass
 
 from ironpost.core.errors import LogPipelineError
-from ironpost.core.framing import LineFramer
+from ironpost.core.framing import LineFramer, frame_octets
 from ironpost.log_pipeline.collectors.base import DEFAULT_MAX_LINE, Emit, labelled
 
 log = logging.getLogger("ironpost.log_pipeline.syslog_tcp")
-
-_MAX_LEN_DIGITS = 10
-_TRAILERS = (b"\r", b"\x00")
 
 
 @dataclass
@@ -39,13 +36,6 @@ class SyslogTcpConfig:
     high_water: int = 8 << 20  # queued bytes before reading pauses
     low_water: int = 1 << 20
     name: str = ""
-
-
-def _one_line(msg: bytes) -> bytes:
-    msg = msg.rstrip(b"\r\n\x00")
-    if b"\n" in msg:
-        msg = msg.replace(b"\r\n", b" ").replace(b"\n", b" ")
-    return msg
 
 
 class _Conn(asyncio.Protocol):
@@ -98,51 +88,23 @@ class _Conn(asyncio.Protocol):
         return out
 
     def _octets(self, data: bytes) -> bytes:
-        srv, max_line = self.srv, self.srv.config.max_line
+        srv = self.srv
         buf = self.buf + data if self.buf else data
-        n = len(buf)
-        pos = 0
-        out = []
-        while pos < n:
-            if self.skip:
-                take = min(self.skip, n - pos)
-                pos += take
-                self.skip -= take
-                if not self.skip:
-                    self.last_progress = time.monotonic()
-                continue
-            sp = buf.find(b" ", pos, pos + _MAX_LEN_DIGITS + 1)
-            if sp < 0:
-                if n - pos > _MAX_LEN_DIGITS:
-                    return self._framing_error(out, buf, pos)
-                break
-            prefix = buf[pos:sp]
-            if not prefix.isdigit():
-                return self._framing_error(out, buf, pos)
-            length = int(prefix)
-            take = length if length <= max_line else max_line
-            start = sp + 1
-            if n - start < take:
-                break
-            msg = buf[start : start + take]
-            if b"\n" in msg or msg.endswith(_TRAILERS):
-                msg = _one_line(msg)
-            if msg:
-                out.append(msg)
-            pos = start + take
-            if length > max_line:
-                srv._stats["oversized_total"] += 1
-                self.skip = length - max_line
+        skip = self.skip
+        out, pos, lines, oversized, self.skip, bad = frame_octets(buf, srv.config.max_line, skip)
+        if skip and skip <= len(buf):
+            # finishing an oversized frame is progress even though it yields no message
+            self.last_progress = time.monotonic()
+        srv._stats["oversized_total"] += oversized
+        if bad:
+            return self._framing_error(out, lines, buf, pos)
         if pos:
             self.framed = True
-        self.buf = buf[pos:] if pos < n else b""
-        srv._stats["lines_total"] += len(out)
-        if not out:
-            return b""
-        out.append(b"")
-        return b"\n".join(out)
+        self.buf = buf[pos:] if pos < len(buf) else b""
+        srv._stats["lines_total"] += lines
+        return out
 
-    def _framing_error(self, out: list[bytes], buf: bytes, pos: int) -> bytes:
+    def _framing_error(self, out: bytes, lines: int, buf: bytes, pos: int) -> bytes:
         if not self.framed and pos == 0:
             # the first "length" was no length: a newline-framed sender whose lines start with
             # a digit (no PRI, e.g. an ISO timestamp). Read this connection as lines instead.
@@ -153,11 +115,8 @@ class _Conn(asyncio.Protocol):
         log.warning("bad RFC 6587 length prefix, closing connection", extra={"peer": self.source})
         self.buf = b""
         self.transport.close()
-        self.srv._stats["lines_total"] += len(out)
-        if not out:
-            return b""
-        out.append(b"")
-        return b"\n".join(out)
+        self.srv._stats["lines_total"] += lines
+        return out
 
     def connection_lost(self, exc) -> None:
         srv = self.srv
