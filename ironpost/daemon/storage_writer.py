@@ -59,7 +59,10 @@ class StorageWriter:
                     self._inflight = []
                     self._ack()
                 elif self.store.spooled():
-                    await asyncio.to_thread(self.store.replay)
+                    try:
+                        await asyncio.to_thread(self.store.replay)
+                    except Exception:  # noqa: BLE001 - a replay bug must not end the writer (tails wait on its acks)
+                        log.exception("spool replay failed; retried in %.0f s", self.replay_every)
                 await self._maybe_purge()
         finally:
             # A getter may have taken an event off its queue just before the cancel: keep it for flush().
