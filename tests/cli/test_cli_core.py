@@ -100,3 +100,29 @@ def test_every_registered_command_explains_itself_with_an_example():
         if r.exit_code != 0 or "example" not in r.output.lower():
             missing.append(" ".join(path))
     assert not missing, f"commands without an example in --help: {missing}"
+
+
+def _loaded_after(argv: list[str]) -> set[str]:
+    """Run the `ironpost` entry point with argv in a fresh interpreter; the ironpost.cli and
+    typer modules it loaded."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.argv = ['ironpost', *sys.argv[1:]]\nfrom ironpost.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "sys.stderr.write(' '.join(m for m in sys.modules if m.startswith(('ironpost.cli', 'typer'))))\n")
+    r = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=60)
+    return set(r.stderr.split())
+
+
+def test_version_answers_before_typer_and_the_groups_load():
+    loaded = _loaded_after(["--version"])
+    assert not any(m.startswith("typer") for m in loaded) and "ironpost.cli.root" not in loaded
+
+
+def test_a_command_line_loads_only_the_group_it_names():
+    loaded = _loaded_after(["cli", "alerts", "--help"])
+    assert "ironpost.cli.alerts" in loaded and "ironpost.cli.root" in loaded
+    assert not loaded & {"ironpost.cli.sbom", "ironpost.cli.net", "ironpost.cli.rules", "ironpost.cli.control"}
+    everything = _loaded_after(["cli", "--help"])  # help lists every group
+    assert {"ironpost.cli.sbom", "ironpost.cli.net", "ironpost.cli.rules", "ironpost.cli.control"} <= everything
