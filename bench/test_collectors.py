@@ -55,16 +55,28 @@ async def _ours(data: bytes) -> int:
     return got
 
 
-async def _naive() -> int:
+async def _read_line(reader: asyncio.StreamReader) -> bool:
+    return bool(await reader.readline())
+
+
+async def _read_octet_frame(reader: asyncio.StreamReader) -> bool:
+    try:
+        prefix = await reader.readuntil(b" ")
+    except asyncio.IncompleteReadError:
+        return False
+    await reader.readexactly(int(prefix))
+    return True
+
+
+async def _naive(read_one=_read_line, burst: bytes = NEWLINE_BURST) -> int:
+    """The reference server: asyncio streams, one awaited read per message (readline, or
+    readuntil + readexactly for octet counting)."""
     got = 0
     done = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal got
-        while True:
-            line = await reader.readline()
-            if not line:
-                break
+        while await read_one(reader):
             got += 1
             if got >= N_MSGS:
                 done.set()
@@ -72,7 +84,7 @@ async def _naive() -> int:
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    client = threading.Thread(target=_send, args=(port, NEWLINE_BURST))
+    client = threading.Thread(target=_send, args=(port, burst))
     client.start()
     await asyncio.wait_for(done.wait(), 60)
     client.join()
@@ -81,30 +93,7 @@ async def _naive() -> int:
 
 
 async def _naive_octet() -> int:
-    got = 0
-    done = asyncio.Event()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal got
-        while True:
-            try:
-                prefix = await reader.readuntil(b" ")
-            except asyncio.IncompleteReadError:
-                break
-            await reader.readexactly(int(prefix))
-            got += 1
-            if got >= N_MSGS:
-                done.set()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client = threading.Thread(target=_send, args=(port, OCTET_BURST))
-    client.start()
-    await asyncio.wait_for(done.wait(), 60)
-    client.join()
-    server.close()
-    return got
+    return await _naive(_read_octet_frame, OCTET_BURST)
 
 
 def _run(coro_fn, *args):
