@@ -133,3 +133,18 @@ def test_inner_threshold_is_checked_like_the_top_level_one(tmp_path: Path):
     _, problems = load_rules(tmp_path)
     text = "\n".join(map(str, problems))
     assert "threshold.count must be" in text and "unknown key 'colour' in threshold" in text
+
+
+def test_or_missing_holds_when_the_field_is_absent_and_checks_it_when_present(tmp_path):
+    from ironpost.log_pipeline.rules import load_rules
+
+    (tmp_path / "r.yaml").write_text(
+        "id: r\ntitle: t\nseverity: high\ndetection:\n  conditions:\n"
+        "    - field: process\n      operator: in\n      value: [mysqld]\n      modifier: or_missing\n"
+        "    - field: message\n      operator: contains\n      value: denied\n")
+    (rule,), problems = load_rules(tmp_path)
+    assert problems == []
+    cond = rule.conditions[0]
+    assert cond.or_missing and cond.hs_pattern() is None  # evaluated in Python: C sees no absent fields
+    assert cond.evaluate({"message": "denied"}) == (True, "field 'process' is missing, which or_missing allows")
+    assert cond.holds({"process": "mysqld"}) and not cond.holds({"process": "webapp"})

@@ -1,9 +1,11 @@
 """Rules as data: conditions, thresholds, and how each condition is evaluated and explained.
 
 A condition is one of: equals, contains, startswith, endswith, regex, in, exists, cidr, gt, lt,
-with modifiers case_insensitive and not. All conditions of a rule must hold (AND). String
-conditions on built-in text fields (without `not`) become Hyperscan patterns and filter
-lines in C; everything else is evaluated here, on the few candidate lines only.
+with modifiers case_insensitive, not and or_missing (the condition also holds when the line has no
+such field: `process in [mysqld, mariadbd]` or_missing accepts MySQL's own log file, which names no
+process, and refuses a syslog line another program wrote). All conditions of a rule must hold (AND).
+String conditions on built-in text fields (without `not` or `or_missing`) become Hyperscan patterns
+and filter lines in C; everything else is evaluated here, on the few candidate lines only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OPERATORS = ("equals", "contains", "startswith", "endswith", "regex", "in", "exists", "cidr", "gt", "lt")
-MODIFIERS = ("case_insensitive", "not")
+MODIFIERS = ("case_insensitive", "not", "or_missing")
 STRING_OPERATORS = frozenset(("equals", "contains", "startswith", "endswith", "regex", "in"))
 # fields the C parser produces as text; their string conditions are matched by Hyperscan
 TEXT_FIELDS = ("host", "process", "tag", "msgid", "message", "src_ip", "user", "rhost", "raw")
@@ -155,9 +157,13 @@ class Condition:
     def negate(self) -> bool:
         return "not" in self.modifiers
 
+    @property
+    def or_missing(self) -> bool:
+        return "or_missing" in self.modifiers
+
     def hs_pattern(self) -> bytes | None:
         """The Hyperscan expression for this condition, or None when it is evaluated in Python."""
-        if self.negate or self.field not in TEXT_FIELD_IDS:
+        if self.negate or self.or_missing or self.field not in TEXT_FIELD_IDS:
             return None
         return self.byte_pattern()
 
@@ -182,7 +188,10 @@ class Condition:
 
     def evaluate(self, rec: dict) -> tuple[bool, str]:
         """(held, why): `why` explains the outcome in words, for `rules explain`."""
-        ok, why = self._raw(rec.get(self.field))
+        v = rec.get(self.field)
+        if v is None and self.or_missing:
+            return True, f"field {self.field!r} is missing, which or_missing allows"
+        ok, why = self._raw(v)
         if self.negate:
             return (not ok), (f"not: {why}")
         return ok, why
