@@ -478,6 +478,11 @@ cdef inline int jl_field(JLine* jl, int f, const char** p, Py_ssize_t* n) noexce
         if jl.msg_state == -2:
             jl.msg_state = jl_pick(jl, JN_MESSAGE, JN_J_MESSAGE, &jl.msg_p, &jl.msg_n, &is_str)
             jl.msg_str = is_str
+            if not is_str:
+                for x in range(JN_MESSAGE, JN_J_MESSAGE + 1):
+                    if jl.vals[x].kind == JK_OTHER:
+                        jl.msg_state = -1  # maybe journald's byte array (journal_text): orjson decides
+                        break
         p[0] = jl.msg_p
         n[0] = jl.msg_n
         return jl.msg_state

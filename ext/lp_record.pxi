@@ -231,6 +231,19 @@ cdef bint depth_ok(dict obj, int depth, int max_depth):
     return True
 
 
+cdef object journal_text(object v):
+    """journald's form of a value that is not valid UTF-8 (`journalctl -o json` writes it as an
+    array of byte values), as text; None for any other value. An attacker who puts one invalid
+    byte in a user name must not take the whole line out of the rules' sight."""
+    cdef object x
+    if type(v) is not list or not 0 < len(<list>v) <= 65536:
+        return None
+    for x in <list>v:
+        if type(x) is not int or not 0 <= <long>x <= 255:
+            return None
+    return bytes(v).decode("utf-8", "replace")
+
+
 cdef object _loads = orjson.loads  # looked up once: this runs per JSON line
 cdef object _JSONDecodeError = orjson.JSONDecodeError
 
@@ -301,7 +314,11 @@ cdef dict json_fields(dict obj, bytes line, int max_depth):
                 continue
         else:
             if type(v) is not str:
-                continue
+                if c != 2:
+                    continue
+                v = journal_text(v)
+                if v is None:
+                    continue
             if c == 1:
                 hostv = v
             elif c == 2:

@@ -43,6 +43,25 @@ def test_journald_export_gives_the_syslog_files_alerts():
     assert journal == syslog
 
 
+def test_journald_byte_array_messages_are_read():
+    """journald exports a MESSAGE that is not valid UTF-8 as an array of byte values: one invalid
+    byte in a chosen user name must not hide the attempt from the rules (compiled and twin)."""
+    from ironpost.core.extensions import compiled
+    from ironpost.log_pipeline import matcher_py
+
+    lines = []
+    for i in range(6):
+        msg = b"Failed password for invalid user r\xffot%d from 203.0.113.77 port %d ssh2" % (i, 4000 + i)
+        lines.append(orjson.dumps({"MESSAGE": list(msg), "_COMM": "sshd", "SYSLOG_IDENTIFIER": "sshd",
+                                   "_PID": str(100 + i), "_HOSTNAME": "h",
+                                   "__REALTIME_TIMESTAMP": str((1481353000 + i) * 1_000_000)}))
+    buf = b"\n".join(lines) + b"\n"
+    for impl in (compiled("matcher"), matcher_py):
+        assert impl is not None, "ironpost._ext.matcher is not built"
+        got = fired(Pipeline(RULES, year=2016, matcher_impl=impl, clock=lambda: 1481353000.0), buf)
+        assert ("ssh_brute_force", "203.0.113.77") in {(r, ip) for r, ip, *_ in got}, (impl, got)
+
+
 def test_journald_trusts_comm_over_the_identifier_a_local_user_chooses():
     """`logger -t sshd 'Failed password ...'` reaches journald with SYSLOG_IDENTIFIER=sshd but
     _COMM=logger (set by journald from the kernel): it must not count as sshd's."""

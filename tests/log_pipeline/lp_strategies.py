@@ -87,11 +87,21 @@ _apache_error = st.builds(
         st.sampled_from([" [pid 3453:tid 1402540]", " [pid 12]", " [pid x]", " [remote 1.2.3.4:5]", " [", " []"])),
         max_size=4).map("".join),
     _message)
+def _journal_message(msg: str, as_bytes: int) -> str:
+    """MESSAGE as a string, or (as journald writes text that is not UTF-8) as an array of byte
+    values, sometimes with an invalid byte, a value out of range or an empty array."""
+    if not as_bytes:
+        return f'"{msg}"'
+    raw = list(msg.encode("utf-8", "surrogatepass"))
+    raw = {1: raw, 2: raw + [255], 3: raw + [256], 4: [], 5: raw + [-1]}[as_bytes]
+    return "[" + ",".join(map(str, raw)) + "]"
+
+
 _journald = st.builds(
     lambda msg, ident, pid, rts, prio, comm: "{%s}" % ", ".join(
-        x for x in (f'"MESSAGE": "{msg}"', f'"SYSLOG_IDENTIFIER": {ident}', f'"_PID": {pid}',
+        x for x in (f'"MESSAGE": {msg}', f'"SYSLOG_IDENTIFIER": {ident}', f'"_PID": {pid}',
                     f'"__REALTIME_TIMESTAMP": {rts}', f'"PRIORITY": {prio}', '"_HOSTNAME": "web-1"', comm) if x),
-    _message.map(lambda m: m.replace("\\", "").replace('"', "")),
+    st.builds(_journal_message, _message.map(lambda m: m.replace("\\", "").replace('"', "")), st.integers(0, 5)),
     st.sampled_from(['"sshd"', "1", '"su"']), st.sampled_from(['"123"', "123", '"12a"', '"1234567890"', '"\\u0031"']),
     st.sampled_from(['"1700000000123456"', '"17000000001234567890"', "1700000000123456", '"x"', '"\\u0031"']),
     st.sampled_from(['"3"', '"9"', "3", '"err"', '"33"']),

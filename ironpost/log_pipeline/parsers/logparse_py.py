@@ -399,6 +399,17 @@ def _flatten(obj: dict, prefix: str, out: dict, depth: int, max_depth: int) -> b
     return True
 
 
+def journal_text(v):
+    """journald's form of a value that is not valid UTF-8 (`journalctl -o json` writes it as an
+    array of byte values), as text; None for any other value. An attacker who puts one invalid
+    byte in a user name must not take the whole line out of the rules' sight."""
+    if type(v) is not list or not 0 < len(v) <= 65536:
+        return None
+    if not all(type(x) is int and 0 <= x <= 255 for x in v):
+        return None
+    return bytes(v).decode("utf-8", "replace")
+
+
 def scan_value(v):
     """The bytes a string condition sees for a JSON value, or None when it cannot match."""
     if type(v) is str:
@@ -444,8 +455,11 @@ def json_record(line: bytes, max_depth: int):
                 break
     for keys, name in ((_HOST_KEYS, "host"), (_MSG_KEYS, "message")):
         for k in keys:
-            if type(out.get(k)) is str:
-                out[name] = out[k]
+            v = out.get(k)
+            if type(v) is not str and name == "message":
+                v = journal_text(v)
+            if type(v) is str:
+                out[name] = v
                 break
     for k in _SEV_KEYS:
         v = out.get(k)
