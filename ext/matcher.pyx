@@ -255,6 +255,9 @@ cdef class Matcher:
     cdef bint has_db
     cdef hs_scratch_t* scratch
     cdef FieldMemo* memo    # scan results of short non-message fields (process, tag, ...), by content
+    # or_missing patterns: they hold when the line has no such field (ids per field, flat)
+    cdef int* miss_ids
+    cdef int miss_off[10]
     cdef int n_pat, n_rules, n_always, n_scan
     cdef int* pat_field
     cdef int* pat_rule
@@ -347,6 +350,9 @@ cdef class Matcher:
             self.fdb[f] = NULL
         self.has_db = False
         self.memo = NULL
+        self.miss_ids = NULL
+        for f in range(10):
+            self.miss_off[f] = 0
         self.busy = False
         self.inject_left = 0
         self.scratch = NULL
@@ -446,8 +452,19 @@ cdef class Matcher:
         self.max_groups = 100_000
         for f in range(NFIELDS):
             used[f] = False
+        self.miss_ids = <int*>calloc(n + 1, sizeof(int))
+        if self.miss_ids == NULL:
+            raise MemoryError()
+        k = 0
+        for f in range(NFIELDS):  # or_missing pattern ids grouped by field: miss_ids[miss_off[f]:miss_off[f+1]]
+            self.miss_off[f] = k
+            for i in range(n):
+                if patterns[i][2] == f and len(patterns[i]) > 4 and patterns[i][4]:
+                    self.miss_ids[k] = i
+                    k += 1
+        self.miss_off[NFIELDS] = k
         for i in range(n):
-            expr, caseless, field, rule = patterns[i]
+            expr, caseless, field, rule = patterns[i][:4]
             if not 0 <= field < NFIELDS or not 0 <= rule < n_rules:
                 raise ValueError(i, f"field {field} or rule {rule} out of range")
             if b"\0" in expr:
@@ -521,6 +538,7 @@ cdef class Matcher:
             if self.fdb[fd] != NULL:
                 hs_free_database(self.fdb[fd])
         free(self.memo)
+        free(self.miss_ids)
         free(self.pat_field)
         free(self.pat_rule)
         free(self.need)
@@ -1151,6 +1169,13 @@ cdef class Matcher:
             self.scan_errors += 1
             self.last_scan_error = rc
 
+    cdef void absent_field(self, int field, ScanCtx* ctx) noexcept nogil:
+        """The line has no such field: its or_missing patterns hold, as if they had matched."""
+        cdef int k
+        ctx.field = field
+        for k in range(self.miss_off[field], self.miss_off[field + 1]):
+            on_match(self.miss_ids[k], 0, 0, 0, ctx)
+
     cdef bint unscanned(self, ScanCtx* ctx) noexcept nogil:
         """After a line: True (and counted) when one of its scans failed; its partial matches are void."""
         if ctx.err == 0:
@@ -1167,14 +1192,19 @@ cdef class Matcher:
         ctx.err = 0
         if not self.has_db:
             return
-        if self.scan_msg and r.len[F_MESSAGE] >= 0:
-            self.hs_field(b + r.off[F_MESSAGE], r.len[F_MESSAGE], F_MESSAGE, ctx)
+        if self.scan_msg:
+            if r.len[F_MESSAGE] >= 0:
+                self.hs_field(b + r.off[F_MESSAGE], r.len[F_MESSAGE], F_MESSAGE, ctx)
+            else:
+                self.absent_field(F_MESSAGE, ctx)
         if not (self.always2 or ctx.alive2):
             return  # every rule with patterns elsewhere already missed on the message
         for k in range(self.n_scan):
             f = self.scan_fields[k]
             if r.len[f] >= 0:
                 self.hs_field(b + r.off[f], r.len[f], f, ctx)
+            else:
+                self.absent_field(f, ctx)
 
     def _inject_scan_errors(self, int code, long long count):
         """Fault injection for tests: the next `count` hs_scan calls fail with `code`."""
@@ -1420,12 +1450,16 @@ cdef class Matcher:
                             v = scan_value((<dict>d).get("message"))
                             if v is not None:
                                 self.hs_field(v, len(v), F_MESSAGE, &ctx)
+                            elif (<dict>d).get("message") is None:
+                                self.absent_field(F_MESSAGE, &ctx)
                         if self.always2 or ctx.alive2:
                             for k in range(self.n_scan):
                                 f = self.scan_fields[k]
                                 v = scan_value((<dict>d).get(FIELD_NAMES[f]))
                                 if v is not None:
                                     self.hs_field(v, len(v), f, &ctx)
+                                elif (<dict>d).get(FIELD_NAMES[f]) is None:
+                                    self.absent_field(f, &ctx)
                         if self.unscanned(&ctx):
                             continue
                 if ctx.nfired or self.n_always:
@@ -1438,7 +1472,7 @@ cdef class Matcher:
 
     cdef int _jmatch(self, JLine* jl, ScanCtx* ctx) noexcept nogil:
         """Scan a jscan()ned line's fields as scan_rec does; -1 when a value needs orjson."""
-        cdef int k, f
+        cdef int k, f, got
         cdef const char* p
         cdef Py_ssize_t ln
         jl.msg_state = -2
@@ -1448,8 +1482,10 @@ cdef class Matcher:
         ctx.err = 0
         # resolve first: a line that must go to orjson must not have counted any match yet
         for f in range(NFIELDS):
-            if self.used_f[f] and jl_field(jl, f, &p, &ln) < 0:
-                return -1
+            if self.used_f[f]:
+                got = jl_field(jl, f, &p, &ln)
+                if got < 0 or (got == 0 and self.miss_off[f + 1] > self.miss_off[f]):
+                    return -1  # (none here may be absent or a value no pattern sees: the record decides)
         if not self.has_db:
             return 0
         if self.scan_msg and jl_field(jl, F_MESSAGE, &p, &ln) > 0:

@@ -40,7 +40,11 @@ class Matcher:
         self.lines_unscanned = 0
         self.last_scan_error = 0
         self._compiled = []
-        for i, (expr, caseless, field, rule) in enumerate(patterns):
+        self._missing: dict[str, list] = {}  # or_missing patterns: they hold when the line has no such field
+        for i, pattern in enumerate(patterns):
+            expr, caseless, field, rule = pattern[:4]
+            if len(pattern) > 4 and pattern[4]:
+                self._missing.setdefault(lp.FIELD_NAMES[field], []).append(rule)
             if not 0 <= field < len(lp.FIELD_NAMES) or not 0 <= rule < n_rules:
                 raise ValueError(i, f"field {field} or rule {rule} out of range")
             if b"\0" in expr:
@@ -63,8 +67,9 @@ class Matcher:
         """Fault injection for tests: the next `count` field scans fail with `code`."""
         self._inject_code, self._inject_left = code, count
 
-    def _rules_for(self, get) -> tuple | None:
-        """The rules this line is a candidate for; None when a scan of it failed."""
+    def _rules_for(self, get, absent) -> tuple | None:
+        """The rules this line is a candidate for; None when a scan of it failed.
+        get(name): the bytes a pattern sees, or None; absent(name): the record has no such field."""
         cnt = [0] * self.n_rules
         fired = []
         failed = False
@@ -73,6 +78,11 @@ class Matcher:
         for name in self._order:
             v = get(name)
             if v is None:
+                if absent(name):
+                    for rule in self._missing.get(name, ()):
+                        cnt[rule] += 1
+                        if cnt[rule] == self._need[rule]:
+                            fired.append(rule)
                 continue
             if self._inject_left > 0:
                 self._inject_left -= 1
@@ -114,9 +124,9 @@ class Matcher:
         for r in recs:
             if r["fmt"] == lp.FMT_JSON:
                 d = r["json"]
-                rules = self._rules_for(lambda name: lp.scan_value(d.get(name)))
+                rules = self._rules_for(lambda name: lp.scan_value(d.get(name)), lambda name: d.get(name) is None)
             else:
-                rules = self._rules_for(r.get)
+                rules = self._rules_for(r.get, lambda name: r.get(name) is None)
             if rules:
                 out.append((lp.record_of(r, want), rules))
         stats["candidates"] = len(out)

@@ -55,3 +55,19 @@ def test_only_the_service_itself_can_raise_its_alert(impl, rule, template, own, 
             assert not [a for a in got if a[1] == VICTIM], (forger, got)
     if native is not None:
         assert (rule, VICTIM) in run(impl, [native.format(i=i) for i in range(6)])
+
+
+def test_the_process_check_stays_in_the_compiled_matcher():
+    """or_missing conditions are Hyperscan patterns (an absent field counts as a match), so these
+    rules keep their thresholds in C instead of falling back to the Python path."""
+    impl = compiled("matcher")
+    if impl is None:
+        pytest.fail("ironpost._ext.matcher is not built")
+    pipe = Pipeline(RULES, year=2016, matcher_impl=impl)
+    ids = {r.id: i for i, r in enumerate(pipe.compiled.log_rules)}
+    for rule, *_ in CASES:
+        rest = pipe.compiled.py_conditions[ids[rule]]
+        assert not [c for c in rest if c.field == "process"], rule
+        if not rest:  # (dovecot's rules keep a `not` condition, which only Python evaluates)
+            assert ids[rule] in pipe.agg_rules, rule
+    assert sum(ids[r] in pipe.agg_rules for r, *_ in CASES) >= 4

@@ -124,3 +124,39 @@ def test_memo_sees_every_process_name_over_many_distinct_names():
     got = a.scan(buf, 2020)
     assert got == b.scan(buf, 2020)
     assert sum(11 in rules for _, _, rules in [(0, 0, c[1]) for c in got[0]]) == 2 * 400  # p..0 and p..5 of 2000, twice
+
+
+# an or_missing pattern holds where the line has no such field (raw lines, JSON without the key);
+# a JSON value no pattern can see (a list, true) is present, not missing
+MISSING_PATTERNS = [
+    (rb"^(?:sshd|su)$", False, F["process"], 0, True),
+    (rb"password|Failed", True, F["message"], 0),
+    (rb"^web", False, F["host"], 1, True),
+    (rb"^x", False, F["user"], 2, True),
+    (rb"", False, F["message"], 2),
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(buf=st.one_of(batch, st.lists(st.sampled_from([
+    b'{"message": "Failed password"}', b'{"message": "Failed", "process": "sshd"}', b'{"message": "Failed", "process": "cron"}',
+    b'{"message": "Failed", "process": ["sshd"]}', b'{"message": "Failed", "process": true}', b'{"message": "Failed", "process": null}',
+    b'{"msg": "password", "_COMM": "su"}', b'{"host": 5, "message": "x"}', b"Failed password for root", b"<13>1 - - - - - - Failed",
+    b"Dec  6 12:00:00 web cron[1]: Failed password", b"Dec  6 12:00:00 db sshd[1]: Failed password"]),
+    max_size=12).map(lambda ls: b"\n".join(ls) + b"\n")))
+def test_or_missing_patterns_ext_equals_twin(buf):
+    need_ext()
+    a = ext.Matcher(MISSING_PATTERNS, 3).scan(buf, 2020, 3, 300, 8, -1)
+    b = twin.Matcher(MISSING_PATTERNS, 3).scan(buf, 2020, 3, 300, 8, -1)
+    assert a == b
+
+
+def test_or_missing_holds_only_where_the_field_is_missing():
+    need_ext()
+    buf = (b"Failed password for root\n"                                # raw: no process
+           b'{"message": "Failed", "process": ["sshd"]}\n'             # present, but no text: not missing
+           b"Dec  6 12:00:00 db cron[1]: Failed password\n"            # another program
+           b"Dec  6 12:00:00 db sshd[1]: Failed password\n")
+    for impl in (ext, twin):
+        cands, _ = impl.Matcher(MISSING_PATTERNS[:2], 1).scan(buf, 2020)
+        assert [rec.get("process") for rec, _ in cands] == [None, "sshd"], impl

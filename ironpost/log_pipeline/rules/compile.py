@@ -39,7 +39,7 @@ def _split(rules: list[Rule]):
             if pat is None:
                 rest.append(c)
                 continue
-            patterns.append((pat, c.caseless, TEXT_FIELD_IDS[c.field], ri))
+            patterns.append((pat, c.caseless, TEXT_FIELD_IDS[c.field], ri, c.or_missing))
             owners.append((r, c))
             n += 1
         if n == 0:

@@ -4,8 +4,9 @@ A condition is one of: equals, contains, startswith, endswith, regex, in, exists
 with modifiers case_insensitive, not and or_missing (the condition also holds when the line has no
 such field: `process in [mysqld, mariadbd]` or_missing accepts MySQL's own log file, which names no
 process, and refuses a syslog line another program wrote). All conditions of a rule must hold (AND).
-String conditions on built-in text fields (without `not` or `or_missing`) become Hyperscan patterns
-and filter lines in C; everything else is evaluated here, on the few candidate lines only.
+String conditions on built-in text fields (without `not`) become Hyperscan patterns and filter lines
+in C (an or_missing pattern also holds where the field is absent); everything else is evaluated
+here, on the few candidate lines only.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class Condition:
 
     def hs_pattern(self) -> bytes | None:
         """The Hyperscan expression for this condition, or None when it is evaluated in Python."""
-        if self.negate or self.or_missing or self.field not in TEXT_FIELD_IDS:
+        if self.negate or self.field not in TEXT_FIELD_IDS:
             return None
         return self.byte_pattern()
 
