@@ -1,5 +1,5 @@
 """Turn loaded rules into one matcher: every string condition of every log rule becomes one
-pattern of a single Hyperscan database (ext/matcher.pyx) or of the `re` twin.
+pattern of the Hyperscan database of its field (ext/matcher.pyx) or of the `re` twin.
 
 A rule whose conditions are all evaluated in Python (numbers, cidr, `not`, non-text fields) has
 no pattern, so every line is a candidate for it: correct, but slower; `rules validate` warns.
