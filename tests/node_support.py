@@ -8,12 +8,12 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ironpost.core.errors import DaemonError
 
 import support
+from support import free_port, wait_for  # noqa: F401  (re-exported to the fleet, lapi and feeds tests)
 from daemon_support import ROOT, DaemonProc, write_config
 
 SSH_FAIL = "<38>Dec  6 12:00:{sec:02d} {host} sshd[{pid}]: Failed password for root from {ip} port {port} ssh2"
@@ -23,12 +23,6 @@ def fleet_cfg(prefix: str, url: str = support.REDIS_URL, extra: str = "") -> str
     """The [fleet] keys of a test node: its own streams and heartbeat hash under `prefix`."""
     return (f'redis_url = "{url}"\ndecisions_stream = "{prefix}:decisions"\nalerts_stream = "{prefix}:alerts"\n'
             f'nodes_key = "{prefix}:nodes"\nclaim_idle_secs = 1\n{extra}')
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Node:
@@ -127,14 +121,3 @@ ban_exempt_host = {str(exempt_host).lower()}
 
     def log_text(self) -> str:
         return self.proc.log_text() if self.proc else ""
-
-
-def wait_for(pred, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
-        time.sleep(interval)

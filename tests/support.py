@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import time
 
 import pytest
 
@@ -36,6 +37,25 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 def have(cmd: str) -> bool:
     return shutil.which(cmd) is not None
+
+
+def free_port(kind=socket.SOCK_STREAM) -> int:
+    """A loopback port free now (TCP by default, or UDP with kind=socket.SOCK_DGRAM)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout: float, what: str, interval: float = 0.05):
+    """pred()'s first truthy value, polled every interval; AssertionError naming `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for: {what}")
+        time.sleep(interval)
 
 
 POSTGRES_DSN = os.environ.get("IRONPOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")

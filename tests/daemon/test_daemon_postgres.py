@@ -8,13 +8,8 @@ import time
 
 import orjson
 from daemon_support import ROOT, DaemonProc, write_config
+from support import free_port
 from storage_support import temp_database
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_alert_from_syslog_tcp_is_stored_in_postgres(tmp_path):

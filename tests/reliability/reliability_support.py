@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 from daemon_support import ROOT, DaemonProc, write_config  # noqa: F401  (re-exported)
+from support import free_port  # noqa: F401  (re-exported)
+from support import wait_for as wait_until  # noqa: F401  (re-exported)
 
 LONG = os.environ.get("IRONPOST_RELIABILITY_LONG") == "1"
 FIGURES = ROOT / ".reliability" / "figures.jsonl"
@@ -26,23 +28,6 @@ def record(test: str, **figures) -> None:
     with open(FIGURES, "a") as fh:
         fh.write(json.dumps(row) + "\n")
     print("\nRELIABILITY", json.dumps(row))
-
-
-def free_port(kind=socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(pred, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def connect(port: int, timeout: float = 10) -> socket.socket:

@@ -1,6 +1,5 @@
 """PostgresStore against the real PostgreSQL on 127.0.0.1, each test in its own database."""
 
-import socket
 import threading
 import time
 
@@ -8,6 +7,7 @@ import psycopg
 import pytest
 
 from storage_support import TcpProxy, with_host_port
+from support import free_port
 from ironpost.core.errors import StorageError
 from ironpost.core.events import ActionEvent, AlertEvent
 from ironpost.storage import SpoolingStore
@@ -21,12 +21,6 @@ SEVS = ("info", "low", "medium", "high", "critical")
 def alerts(n, start=0, t0=1_700_000_000.0):
     return [AlertEvent(rule_id=f"r{i % 3}", title="t", severity=SEVS[i % 5], src_ip=f"10.0.{i // 256 % 256}.{i % 256}",
                        group={"src_ip": f"10.0.0.{i % 256}"}, count=i, timestamp=t0 + i) for i in range(start, start + n)]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import redis
 
 import support
+from support import free_port
 from collector_support import run_uv, stop, wait_until
 from ironpost.core.bus import Bus
 from ironpost.core.config import parse_config
@@ -31,12 +32,6 @@ threshold:
   group_by: src_ip
 tags: [attack.credential_access, attack.t1110.001]
 """
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def failed(ip, second):
