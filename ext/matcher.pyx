@@ -126,14 +126,6 @@ ctypedef struct FieldMemo:
     char data[MEMO_BYTES]
 
 
-cdef inline unsigned int memo_hash(const char* p, Py_ssize_t n, int field) noexcept nogil:
-    cdef unsigned int h = 2166136261u ^ <unsigned int>field
-    cdef Py_ssize_t i
-    for i in range(n):
-        h = (h ^ <unsigned char>p[i]) * 16777619u
-    return h
-
-
 ctypedef struct ScanCtx:
     FieldMemo* rec  # while a field's scan is being remembered: where its ids go
     int* pat_field
@@ -1148,7 +1140,7 @@ cdef class Matcher:
             return
         else:
             if field != F_MESSAGE and self.memo != NULL and n <= MEMO_BYTES:
-                m = &self.memo[memo_hash(p, n, field) & (MEMO_SLOTS - 1)]
+                m = &self.memo[(key_hash(p, n) + <unsigned long long>field) & (MEMO_SLOTS - 1)]
                 if m.valid and m.field == field and m.len == n and memcmp(m.data, p, n) == 0:
                     for k in range(m.nids):
                         on_match(m.ids[k], 0, 0, 0, ctx)
@@ -1175,6 +1167,15 @@ cdef class Matcher:
         ctx.field = field
         for k in range(self.miss_off[field], self.miss_off[field + 1]):
             on_match(self.miss_ids[k], 0, 0, 0, ctx)
+
+    cdef void _scan_value(self, dict d, int field, ScanCtx* ctx) except *:
+        """A decoded JSON record's field as scan_rec scans a line's: its text, or absent."""
+        x = d.get(FIELD_NAMES[field])
+        v = scan_value(x)
+        if v is not None:
+            self.hs_field(v, len(v), field, ctx)
+        elif x is None:  # a value no pattern can see (a list, true) is present, not missing
+            self.absent_field(field, ctx)
 
     cdef bint unscanned(self, ScanCtx* ctx) noexcept nogil:
         """After a line: True (and counted) when one of its scans failed; its partial matches are void."""
@@ -1447,19 +1448,10 @@ cdef class Matcher:
                         ctx.alive2 = 0
                         ctx.err = 0
                         if self.scan_msg:
-                            v = scan_value((<dict>d).get("message"))
-                            if v is not None:
-                                self.hs_field(v, len(v), F_MESSAGE, &ctx)
-                            elif (<dict>d).get("message") is None:
-                                self.absent_field(F_MESSAGE, &ctx)
+                            self._scan_value(d, F_MESSAGE, &ctx)
                         if self.always2 or ctx.alive2:
                             for k in range(self.n_scan):
-                                f = self.scan_fields[k]
-                                v = scan_value((<dict>d).get(FIELD_NAMES[f]))
-                                if v is not None:
-                                    self.hs_field(v, len(v), f, &ctx)
-                                elif (<dict>d).get(FIELD_NAMES[f]) is None:
-                                    self.absent_field(f, &ctx)
+                                self._scan_value(d, self.scan_fields[k], &ctx)
                         if self.unscanned(&ctx):
                             continue
                 if ctx.nfired or self.n_always:
