@@ -88,9 +88,9 @@ class Bus:
         """Every event of `topic` up to this publish count is stored by all durable subscribers."""
         return min((s.position for s in self._subs.get(topic, ()) if s.durable), default=self.published[topic])
 
-    async def wait_durable(self, topic: str, upto: int | None = None) -> None:
-        """Wait until what was published on `topic` (up to `upto`, default: everything so far) is stored."""
-        target = self.published[topic] if upto is None else upto
+    async def wait_durable(self, topic: str) -> None:
+        """Wait until everything published on `topic` so far is stored."""
+        target = self.published[topic]
         loop = asyncio.get_running_loop()
         while self.durable_through(topic) < target:
             fut = loop.create_future()
