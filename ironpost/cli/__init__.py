@@ -11,18 +11,21 @@ import sys
 from pathlib import Path
 
 
-def _version_only(args: list[str]) -> bool:
-    return args in (["--version"], ["cli", "--version"])
+def _answered_version(args: list[str], forms: tuple) -> bool:
+    """Print the version when args are one of forms (`--version`); True when it did."""
+    if args not in forms:
+        return False
+    from ironpost import __version__
+
+    sys.stdout.write(f"ironpost {__version__}\n")
+    return True
 
 
 def main() -> None:
     name = Path(sys.argv[0]).name
     if name in ("ironpost-cli", "ironpost-daemon"):
         return PROGRAMS[name]()
-    if _version_only(sys.argv[1:]):
-        from ironpost import __version__
-
-        sys.stdout.write(f"ironpost {__version__}\n")
+    if _answered_version(sys.argv[1:], (["--version"], ["cli", "--version"])):
         return
     from ironpost.cli.root import main as run
 
@@ -31,10 +34,7 @@ def main() -> None:
 
 def cli_main() -> None:
     """`ironpost-cli ...`, the seed's name for `ironpost cli ...`."""
-    if sys.argv[1:] == ["--version"]:
-        from ironpost import __version__
-
-        sys.stdout.write(f"ironpost {__version__}\n")
+    if _answered_version(sys.argv[1:], (["--version"],)):
         return
     from ironpost.cli.root import cli_main as run
 
