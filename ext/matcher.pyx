@@ -32,6 +32,7 @@ from libc.string cimport strlen
 from libc.stdio cimport snprintf
 from libc.string cimport memset, memmove, memcpy, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_GET_SIZE
 from lp_parse cimport *
 from ironpost.core.errors import LogPipelineError
 
@@ -187,6 +188,13 @@ ctypedef struct Group:
 cdef enum:
     KEY_INLINE = 40  # sizeof(Group.kin): an address and a rule id fit
 
+# State idle this long past its window (or its session's ttl) is swept: as MemoryState.GRACE and
+# buckets.sessions.GRACE, so a late line still finds it. Event time drives the sweep only up to
+# AHEAD past the caller's wall clock (scan's now), so one forged future timestamp cannot sweep
+# live state away (buckets.sessions.AHEAD).
+cdef double GRACE = 3600.0
+cdef double AHEAD = 300.0
+
 
 cdef inline const char* group_key(Group* g) noexcept nogil:
     if g.klen <= KEY_INLINE:
@@ -287,6 +295,12 @@ cdef class Matcher:
     cdef list fired_out
     cdef Py_ssize_t max_groups
     cdef readonly long long evictions
+    cdef readonly long long expired   # groups, session entries and distinct marks swept (GRACE)
+    cdef double state_now   # newest event time seen, at most horizon: what the sweeps measure by
+    cdef double horizon     # scan's now + ahead
+    cdef public double ahead  # AHEAD; infinite for a finished log replayed offline (Pipeline replay)
+    cdef Py_ssize_t sweep_at  # live groups at which the next sweep of the group table runs
+    cdef double dist_window   # the longest window of a rule counting distinct values
     cdef bint any_agg
     cdef bint need_extract  # some pattern scans src_ip/user/rhost: extract on every line
     cdef bint used_f[9]     # fields some pattern targets
@@ -317,7 +331,9 @@ cdef class Matcher:
     cdef char* sess_on       # per rule: its matches are remembered in the pipeline's session table
     cdef int* sess_key       # per rule: up to 4 key fields (text field id, or -1 for the pid)
     cdef int* sess_nkey
-    cdef object sess_mem     # OrderedDict: session key bytes -> [(rule, src_ip, user, ts)] not yet taken by Python
+    cdef object sess_mem     # OrderedDict, least recently touched first: session key bytes -> bytearray
+                             # (8-byte last touch time, then packed (rule, ts, src_ip, user) entries) not yet taken by Python
+    cdef double sess_ttl     # the longest ttl of the session rules
     cdef set sess_watch      # session keys whose session waits for an address: their lines go to Python
     cdef Py_ssize_t sess_cap
     cdef readonly long long sess_evicted
@@ -360,6 +376,12 @@ cdef class Matcher:
         self.sess_key = NULL
         self.sess_nkey = NULL
         self.sess_mem = None
+        self.sess_ttl = 0.0
+        self.state_now = -1e300
+        self.horizon = -1e300
+        self.sweep_at = 4096
+        self.ahead = AHEAD
+        self.dist_window = 0.0
         self.sess_watch = set()
         self.sess_cap = 100_000
         self.n_ext = 0
@@ -588,6 +610,8 @@ cdef class Matcher:
         if distinct >= NFIELDS:
             raise ValueError(rule, "bad distinct field")
         self.agg_dist[rule] = distinct + 1
+        if distinct >= 0 and window > self.dist_window:
+            self.dist_window = window
         if distinct >= 0 and self.dmarks is None:
             from collections import OrderedDict
             self.dmarks = OrderedDict()
@@ -712,7 +736,7 @@ cdef class Matcher:
             r.len[F_USER] = un if got_user else -1
         return 0
 
-    def set_session(self, int rule, tuple key, Py_ssize_t max_sessions=100_000):
+    def set_session(self, int rule, tuple key, Py_ssize_t max_sessions=100_000, double ttl=600.0):
         """Remember this rule's C-counted matches per session (key: text field ids, -1 = pid) for
         the pipeline's session table, which takes them (session_take) when a line of that session
         reaches Python. A session it watches (session_watch) sends its lines to Python instead."""
@@ -726,6 +750,8 @@ cdef class Matcher:
         self.sess_nkey[rule] = len(key)
         self.sess_on[rule] = 1
         self.sess_cap = max_sessions
+        if ttl > self.sess_ttl:
+            self.sess_ttl = ttl
         if self.sess_mem is None:
             from collections import OrderedDict
             self.sess_mem = OrderedDict()
@@ -738,7 +764,7 @@ cdef class Matcher:
         blob = self.sess_mem.pop(key, None)
         if blob is None:
             return None
-        return unpack_entries(blob)
+        return unpack_entries(PyByteArray_AS_STRING(blob) + 8, PyByteArray_GET_SIZE(blob) - 8)
 
     def session_watch(self, bytes key, bint on):
         if on:
@@ -756,7 +782,6 @@ cdef class Matcher:
         cdef Py_ssize_t ko = 0, eo, n
         cdef unsigned int ln
         cdef const char* p
-        cdef bytes blob
         for k in range(self.sess_nkey[rule]):
             f = self.sess_key[rule * 4 + k]
             if f < 0:
@@ -800,17 +825,52 @@ cdef class Matcher:
             if n > 0:
                 memcpy(ebuf + eo, b + r.off[f], n)
                 eo += n
+        self._advance(ts)
         blob = self.sess_mem.get(key)
         if blob is None:
-            self.sess_mem[key] = PyBytes_FromStringAndSize(ebuf, eo)
+            blob = PyByteArray_FromStringAndSize(NULL, 8 + eo)
+            memcpy(PyByteArray_AS_STRING(blob), &ts, 8)
+            memcpy(PyByteArray_AS_STRING(blob) + 8, ebuf, eo)
+            self.sess_mem[key] = blob
             if len(self.sess_mem) > self.sess_cap:
                 self.sess_mem.popitem(last=False)
                 self.sess_evicted += 1
-        elif has_entry(blob, ebuf, eo):
-            pass  # the same rule, address and user again (a burst): the table learns nothing new
-        elif count_entries(blob) < 16:
-            self.sess_mem[key] = blob + PyBytes_FromStringAndSize(ebuf, eo)
+            self._sweep_sessions()
+            return False
+        p = PyByteArray_AS_STRING(blob)
+        n = PyByteArray_GET_SIZE(blob)
+        if not has_entry(p + 8, n - 8, ebuf, eo) and count_entries(p + 8, n - 8) < 16:
+            blob += PyByteArray_FromStringAndSize(ebuf, eo)
+            p = PyByteArray_AS_STRING(blob)
+        # (an entry already there, the same rule, address and user again in a burst, teaches the
+        # table nothing new; it still counts as activity of the session)
+        if ts > (<double*>p)[0]:
+            memcpy(<char*>p, &ts, 8)
+        self.sess_mem.move_to_end(key)
         return False
+
+    cdef inline void _advance(self, double ts) noexcept:
+        if ts > self.horizon:
+            ts = self.horizon
+        if ts > self.state_now:
+            self.state_now = ts
+
+    cdef int _sweep_sessions(self) except -1:
+        """Drop sessions idle past sess_ttl + GRACE from the least recently touched end, at most
+        two per new session (buckets.sessions.SessionTable._sweep): nearly every sshd connection
+        has a pid of its own and never comes back."""
+        cdef double cut = self.state_now - self.sess_ttl - GRACE
+        cdef double last
+        for _ in range(2):
+            if not self.sess_mem:
+                return 0
+            blob = self.sess_mem[next(iter(self.sess_mem))]
+            memcpy(&last, PyByteArray_AS_STRING(blob), 8)
+            if last >= cut:
+                return 0
+            self.sess_mem.popitem(last=False)
+            self.expired += 1
+        return 0
 
     def agg_record(self, int rule, dict rec, double ts):
         """Count one match the Python path handled (a fallback line) in this rule's C state:
@@ -836,7 +896,9 @@ cdef class Matcher:
         for g in range(self.ngroups):
             held += self.groups[g].cap * sizeof(double) + (self.groups[g].klen if self.groups[g].key != NULL else 0)
             # (keys of up to KEY_INLINE bytes are inside the Group, counted with the array)
-        return {"groups": self.nlive, "evictions": self.evictions, "bytes": held,
+        return {"groups": self.nlive, "evictions": self.evictions, "expired": self.expired, "bytes": held,
+                "sessions": len(self.sess_mem) if self.sess_mem is not None else 0,
+                "distinct_marks": len(self.dmarks) if self.dmarks is not None else 0,
                 "matches": {r: self.agg_matches[r] for r in range(self.n_rules) if self.agg_on[r]},
                 "deduped": {r: self.agg_deduped[r] for r in range(self.n_rules) if self.agg_on[r]}}
 
@@ -856,15 +918,44 @@ cdef class Matcher:
         free(touches)
         for slot in range(self.ngroups):
             if self.groups[slot].used and self.groups[slot].touch <= cutoff:
-                self._unindex(slot)
-                self.groups[slot].n = 0
-                self.groups[slot].off = 0
-                self.groups[slot].has_mark = 0
-                self.groups[slot].used = 0
-                free(self.groups[slot].key)
-                self.groups[slot].key = NULL
-                self.free_slots.append(slot)
+                self._drop_group(slot)
                 self.evictions += 1
+        return 0
+
+    cdef int _drop_group(self, Py_ssize_t slot) except -1:
+        cdef Group* g = &self.groups[slot]
+        self._unindex(slot)
+        g.n = 0
+        g.off = 0
+        g.has_mark = 0
+        g.used = 0
+        free(g.key)
+        g.key = NULL
+        if g.cap > 64:
+            free(g.buf)  # a burst's long window goes back; a small one is kept for the slot's reuse
+            g.buf = NULL
+            g.cap = 0
+        self.free_slots.append(slot)
+        return 0
+
+    cdef int _sweep_groups(self) except -1:
+        """Drop the groups idle past their window and their dedup mark plus GRACE (as
+        MemoryState._sweep): their next event would start afresh anyway. Runs when the live
+        groups have doubled since the last sweep, so a group costs O(1) amortised."""
+        cdef Py_ssize_t slot
+        cdef Group* g
+        cdef double cut = self.state_now - GRACE
+        for slot in range(self.ngroups):
+            g = &self.groups[slot]
+            if not g.used:
+                continue
+            if g.n and g.buf[g.off + g.n - 1] + self.agg_window[g.rule] >= cut:
+                continue
+            if g.has_mark and g.mark + self.agg_dedup[g.rule] >= cut:
+                continue
+            self._drop_group(slot)
+            self.expired += 1
+        self.sweep_at = max(4096, 2 * self.nlive)
         return 0
 
     cdef Py_ssize_t _find(self, const char* key, Py_ssize_t klen, unsigned long long h) noexcept nogil:
@@ -925,6 +1016,8 @@ cdef class Matcher:
             i = self._find(key, klen, h)
             if self.htab[i].slot1:
                 return self.htab[i].slot1 - 1
+        if self.nlive >= self.sweep_at:
+            self._sweep_groups()
         if self.nlive >= self.max_groups:
             self._evict()
         if self.htab == NULL or 2 * (self.nlive + 1) > self.hmask + 1:
@@ -972,6 +1065,7 @@ cdef class Matcher:
         cdef double* t
         cdef bint fresh
         self.agg_matches[rule] += 1
+        self._advance(ts)
         self.touch += 1
         g.touch = self.touch
         if g.n and ts < g.buf[g.off + g.n - 1] - window:
@@ -1084,6 +1178,7 @@ cdef class Matcher:
             f = self.agg_dist[rule] - 1
             if r.len[f] < 0 or not self._fresh(PyBytes_FromStringAndSize(self.kbuf, klen),
                                                PyBytes_FromStringAndSize(b + r.off[f], r.len[f]), rule, ts):
+                self.agg_matches[rule] += 1  # matched all the same, as the Python engine counts it
                 return True
         if self._hit(self.kbuf, klen, rule, ts, &count, &first):
             self.fired_out.append((make_record(b, r, want), rule, count, first, ts))
@@ -1100,13 +1195,29 @@ cdef class Matcher:
             self.evictions += 1
         self.dmarks[mk] = max(ts, prev) if (prev is not None and not fresh) else ts
         self.dmarks.move_to_end(mk)
+        if prev is None:
+            self._advance(ts)
+            self._sweep_marks()
         return fresh
+
+    cdef int _sweep_marks(self) except -1:
+        """Two marks idle past the longest distinct window + GRACE, per new mark (as sessions)."""
+        cdef double cut = self.state_now - self.dist_window - GRACE
+        for _ in range(2):
+            if not self.dmarks or <double>self.dmarks[next(iter(self.dmarks))] >= cut:
+                return 0
+            self.dmarks.popitem(last=False)
+            self.expired += 1
+        return 0
 
     cdef bint _dist_ok(self, bytes key, dict d, int rule, double ts) except -1:
         if not self.agg_dist[rule]:
             return True
         v = scan_value(d.get(FIELD_NAMES[self.agg_dist[rule] - 1]))
-        return v is not None and self._fresh(key, v, rule, ts)
+        if v is not None and self._fresh(key, v, rule, ts):
+            return True
+        self.agg_matches[rule] += 1  # a repeated or absent value: matched all the same, not counted again
+        return False
 
     cdef void _agg_json(self, dict d, int rule, double now) except *:
         cdef int count = 0
@@ -1223,6 +1334,7 @@ cdef class Matcher:
             raise LogPipelineError("a Matcher is not thread-safe: scan() called while another scan runs; "
                                    "give each thread its own Matcher")
         self.busy = True
+        self.horizon = now + self.ahead
         cdef long long errs0 = self.scan_errors, unscanned0 = self.lines_unscanned
         try:
             cands, stats = self._scan(buf, year, ref_month, max_line, json_max_depth, want, now, mode)
@@ -1523,9 +1635,8 @@ cdef Py_ssize_t entry_len(const char* p, Py_ssize_t left) noexcept nogil:
     return o if o <= left else -1
 
 
-cdef int count_entries(bytes blob):
-    cdef const char* p = blob
-    cdef Py_ssize_t n = len(blob), o = 0, e
+cdef int count_entries(const char* p, Py_ssize_t n) noexcept:
+    cdef Py_ssize_t o = 0, e
     cdef int c = 0
     while o < n:
         e = entry_len(p + o, n - o)
@@ -1536,10 +1647,9 @@ cdef int count_entries(bytes blob):
     return c
 
 
-cdef bint has_entry(bytes blob, const char* ent, Py_ssize_t elen):
+cdef bint has_entry(const char* p, Py_ssize_t n, const char* ent, Py_ssize_t elen) noexcept:
     """An entry equal to ent but for its time (bytes 4..11)."""
-    cdef const char* p = blob
-    cdef Py_ssize_t n = len(blob), o = 0, e
+    cdef Py_ssize_t o = 0, e
     while o < n:
         e = entry_len(p + o, n - o)
         if e < 0:
@@ -1550,9 +1660,8 @@ cdef bint has_entry(bytes blob, const char* ent, Py_ssize_t elen):
     return False
 
 
-cdef list unpack_entries(bytes blob):
-    cdef const char* p = blob
-    cdef Py_ssize_t n = len(blob), o = 0, e, q
+cdef list unpack_entries(const char* p, Py_ssize_t n):
+    cdef Py_ssize_t o = 0, e, q
     cdef int rule
     cdef double ts
     cdef unsigned int ln

@@ -41,12 +41,13 @@ def _formats_or_exit(fmt: str) -> dict[str, str]:
 
 def _pipeline(rules, year: Optional[int], fast_thresholds: bool = True, formats: dict[str, str] | None = None):
     """The daemon's pipeline (Pipeline.from_section) with the [log_pipeline] defaults: the same
-    object and limits the daemon runs, in process, with its state in memory."""
+    object and limits the daemon runs, in process, with its state in memory; the file is a
+    finished log, so its own times, not the wall clock, pace the sweeps of idle state."""
     from ironpost.core.config import parse_config
     from ironpost.log_pipeline.pipeline import Pipeline
 
     sec = parse_config({}, environ={}).section("log_pipeline")
-    return Pipeline.from_section(rules, sec, year=year, fast_thresholds=fast_thresholds, formats=formats)
+    return Pipeline.from_section(rules, sec, year=year, fast_thresholds=fast_thresholds, formats=formats, replay=True)
 
 
 def _rules_or_exit(path: Path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -17,6 +18,7 @@ from typing import Any, Callable
 from ironpost.core.events import AlertEvent, PacketEvent
 from ironpost.core.window import WindowState
 from ironpost.log_pipeline.buckets import MemoryState, ThresholdEngine
+from ironpost.log_pipeline.buckets.sessions import AHEAD as SESSION_AHEAD
 from ironpost.log_pipeline.buckets.sessions import SessionTable
 from ironpost.log_pipeline.parsers import parse
 from ironpost.log_pipeline.parsers.logparse_py import FMT_NAMES, MODE_NAMES, shapes_tried, want_mask
@@ -126,10 +128,12 @@ def current_year_month() -> tuple[int, int]:
 class Pipeline:
     def __init__(self, rules: list[Rule], *, year: int | None = None, state: WindowState | None = None, max_line: int = 65536,
                  json_max_depth: int = 32, matcher_impl=None, max_groups: int = 100_000, fast_thresholds: bool = True,
-                 clock: Callable[[], float] = time.time, formats: dict[str, str] | None = None):
+                 clock: Callable[[], float] = time.time, formats: dict[str, str] | None = None, replay: bool = False):
         """state: a WindowState shared with others (Redis); None keeps it in this process, where
         rules that need nothing but a threshold on built-in fields are counted inside the
-        compiled matcher (fast_thresholds; their single matches are then not reported to on_match)."""
+        compiled matcher (fast_thresholds; their single matches are then not reported to on_match).
+        replay: the input is a finished log read offline (`rules test`), whose own times are the
+        timeline; live, the state sweeps follow event time only up to the wall clock + AHEAD."""
         self.rules = list(rules)
         self.compiled = compile_rules(self.rules, matcher_impl)
         self.year = year
@@ -139,7 +143,9 @@ class Pipeline:
         self.formats = SourceFormats(formats)
         self.thresholds = ThresholdEngine(state if state is not None else MemoryState(max_keys=max_groups))
         self.agg_rules: set[int] = set()
-        self.sessions = SessionTable(max_sessions=max_groups)
+        self._ahead = math.inf if replay else SESSION_AHEAD
+        self.sessions = SessionTable(max_sessions=max_groups, ttl_max=max(
+            (r.session.ttl_secs for r in self.compiled.log_rules if r.session is not None), default=600.0))
         m = self.compiled.matcher
         if state is None and fast_thresholds and hasattr(m, "aggregate"):
             for ri, rule in enumerate(self.compiled.log_rules):
@@ -155,9 +161,11 @@ class Pipeline:
                     m.set_extract(ri, [(TEXT_FIELD_IDS[f], rx.pattern.encode("utf-8")) for f, rx in rule.extract])
                 if rule.session is not None:
                     m.set_session(ri, tuple(-1 if k == "pid" else TEXT_FIELD_IDS[k] for k in rule.session.key),
-                                  max_groups)
+                                  max_groups, rule.session.ttl_secs)
                     self.sessions.attach(m.session_take, m.session_watch, self.compiled.log_rules.__getitem__)
                 self.agg_rules.add(ri)
+        if self.agg_rules:
+            m.ahead = self._ahead
         self.stats: Counter[str] = Counter()
         self.suppressed: list[AlertEvent] = []
         self.matches: Counter[str] = Counter()
@@ -166,13 +174,13 @@ class Pipeline:
 
     @classmethod
     def from_section(cls, rules: list[Rule], sec: Any, *, state: WindowState | None = None, year: int | None = None,
-                     fast_thresholds: bool = True, formats: dict[str, str] | None = None) -> "Pipeline":
+                     fast_thresholds: bool = True, formats: dict[str, str] | None = None, replay: bool = False) -> "Pipeline":
         """The pipeline as the daemon runs it, with the limits of a [log_pipeline] section.
         The daemon (module.build_pipeline) and `cli rules test|explain` build theirs here;
         formats, when given, replaces the section's (`--format`)."""
         return cls(rules, year=year or sec.year or None, state=state, max_line=sec.max_line_bytes,
                    json_max_depth=sec.json_max_depth, max_groups=sec.max_groups, fast_thresholds=fast_thresholds,
-                   formats=sec.formats if formats is None else formats)
+                   formats=sec.formats if formats is None else formats, replay=replay)
 
     def _year(self) -> tuple[int, int]:
         if self.year is not None:
@@ -186,6 +194,7 @@ class Pipeline:
         year, ref_month = self._year()
         want = -1 if on_match is not None else self._want
         now = self.clock()
+        self.sessions.horizon = now + self._ahead
         m = self.compiled.matcher
         cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want, now,
                               self.formats.mode(source))
@@ -350,6 +359,9 @@ class Pipeline:
             m["lp_fast_groups"] = float(am["groups"])
             m["lp_fast_bytes"] = float(am["bytes"])  # event times, keys and the table of the C groups
             m["lp_fast_evictions_total"] = float(am["evictions"])
+            # groups, session matches and distinct marks idle past their window + an hour
+            m["lp_fast_expired_total"] = float(am["expired"])
+            m["lp_fast_sessions"] = float(am["sessions"])
             m["lp_fast_deduped_total"] = float(sum(am["deduped"].values()))
         m["lp_matches_total"] = float(matches)
         m["lp_alerts_total"] = float(sum(self.alerts.values()))

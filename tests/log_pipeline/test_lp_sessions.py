@@ -3,7 +3,7 @@ names the address, after/unless/new_user correlation, and the bounds (sessions, 
 
 from __future__ import annotations
 
-from ironpost.log_pipeline.buckets.sessions import MAX_PENDING, SessionTable
+from ironpost.log_pipeline.buckets.sessions import AHEAD, GRACE, MAX_PENDING, SessionTable
 from ironpost.log_pipeline.pipeline import Pipeline
 from ironpost.log_pipeline.rules.loader import load_rules_strict
 from ironpost.log_pipeline.rules.model import Condition, Rule, Session
@@ -98,3 +98,32 @@ def test_a_session_that_expires_waiting_stops_being_watched():
     for pid in range(50):  # the same connections, long after: each session expired, a new one starts
         t.observe(rule("seen", "Connection from", silent=True), rec("Connection from", pid=pid), 1000.0)
     assert t.expired == 50 and watched == set()
+
+
+def test_sessions_idle_past_their_ttl_and_the_grace_are_swept():
+    """Nearly every sshd connection has a pid of its own and never comes back: without the sweep
+    such sessions stayed until the cap (100k, most of the daemon's memory on an attack log)."""
+    t = SessionTable(ttl_max=600.0)
+    r = rule("r", "x", fill=True)
+    for pid in range(1000):  # a new connection every 10 s
+        t.observe(r, rec("x", pid=pid, ip="203.0.113.9"), pid * 10.0)
+    kept = (600.0 + GRACE) / 10
+    assert kept <= len(t) <= kept + 2 and t.expired == 1000 - len(t) and t.evicted == 0
+    out, _ = t.observe(rule("f", "y", fill=True), rec("y", pid=999), 9995.0)
+    assert out["src_ip"] == "203.0.113.9"  # a live connection keeps what it said
+
+
+def test_a_forged_future_time_sweeps_nothing():
+    """Event time drives the sweep only up to the wall clock + AHEAD: one line dated a year ahead
+    must not make every live connection look idle."""
+    t = SessionTable(ttl_max=600.0)
+    t.horizon = 5000.0 + AHEAD  # the pipeline sets it per batch from its clock
+    r = rule("r", "x", fill=True)
+    for pid in range(100):
+        t.observe(r, rec("x", pid=pid, ip="203.0.113.9"), 5000.0)
+    t.observe(r, rec("x", pid=10_000, ip="198.51.100.1"), 5000.0 + 365 * 86400)
+    for pid in range(100, 200):
+        t.observe(r, rec("x", pid=pid, ip="203.0.113.9"), 5001.0)
+    assert len(t) == 201 and t.expired == 0
+    out, _ = t.observe(rule("f", "y", fill=True), rec("y", pid=5), 5002.0)
+    assert out["src_ip"] == "203.0.113.9"

@@ -5,7 +5,9 @@ address on "Connection from", the failure without an address, the close with the
 no reason. The table remembers, per session key, the address and user seen, which rules matched
 (with their users), and matches still waiting for an address. It is bounded in sessions
 (least recently used evicted, counted) and in time (a session idle past its rule's ttl starts
-afresh, so a reused pid does not inherit an old connection).
+afresh, so a reused pid does not inherit an old connection). Sessions whose connection never
+comes back (most of them: a new pid per connection) are swept once idle past the longest ttl
+and a grace for late lines, so memory follows the sessions of the last hour, not the cap.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ from typing import Any
 
 MAX_PENDING = 16  # matches one session may hold while waiting for its address
 MAX_USERS = 32  # users remembered per rule per session
+# as MemoryState.GRACE: a line this late still finds its session; older idle sessions are swept
+GRACE = 3600.0
+# event time runs at most this far ahead of the wall clock when it drives the sweep: one line
+# with a forged future timestamp must not sweep every live session away
+AHEAD = 300.0
 
 
 class _Session:
@@ -53,8 +60,11 @@ def key_bytes(key: tuple) -> bytes:
 
 
 class SessionTable:
-    def __init__(self, max_sessions: int = 100_000):
+    def __init__(self, max_sessions: int = 100_000, ttl_max: float = 600.0):
         self.max_sessions = max_sessions
+        self.ttl_max = ttl_max  # the longest ttl of the session rules sharing this table
+        self._now = float("-inf")  # newest event time seen, capped by the horizon
+        self.horizon = float("inf")  # wall clock + AHEAD, set by the pipeline per batch
         self._t: OrderedDict[tuple, _Session] = OrderedDict()
         # matches the compiled matcher counted and remembered itself (attach): taken per session
         # when one of its lines reaches observe(), and keys whose session waits for an address
@@ -95,15 +105,32 @@ class SessionTable:
             s = _Session(ts)
             self._t[key] = s
             if len(self._t) > self.max_sessions:
-                old_key, old = self._t.popitem(last=False)
+                self._drop_oldest()
                 self.evicted += 1
-                if old.pending and self._watch is not None:
-                    self._watch(key_bytes(old_key), False)
+            now = min(ts, self.horizon)
+            if now > self._now:
+                self._now = now
+            self._sweep()
         else:
             self._t.move_to_end(key)
             if ts > s.last:
                 s.last = ts
         return s
+
+    def _drop_oldest(self) -> None:
+        old_key, old = self._t.popitem(last=False)
+        if old.pending and self._watch is not None:
+            self._watch(key_bytes(old_key), False)
+
+    def _sweep(self) -> None:
+        """Drop sessions idle past ttl_max + GRACE from the least recently used end: at most two
+        per new session, which keeps up with any arrival rate and never stalls one line."""
+        cutoff = self._now - self.ttl_max - GRACE
+        for _ in range(2):
+            if not self._t or next(iter(self._t.values())).last >= cutoff:
+                return
+            self._drop_oldest()
+            self.expired += 1
 
     def remember(self, rule: Any, key: tuple, src_ip: str | None, user: str | None, ts: float) -> list:
         """What observe() does for a rule whose session block only remembers, for a match counted
