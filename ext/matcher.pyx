@@ -331,7 +331,7 @@ cdef class Matcher:
     cdef char* sess_on       # per rule: its matches are remembered in the pipeline's session table
     cdef int* sess_key       # per rule: up to 4 key fields (text field id, or -1 for the pid)
     cdef int* sess_nkey
-    cdef object sess_mem     # OrderedDict, least recently touched first: session key bytes -> bytearray
+    cdef object sess_mem     # OrderedDict, oldest first: session key bytes -> bytearray
                              # (8-byte last touch time, then packed (rule, ts, src_ip, user) entries) not yet taken by Python
     cdef double sess_ttl     # the longest ttl of the session rules
     cdef set sess_watch      # session keys whose session waits for an address: their lines go to Python
@@ -846,7 +846,6 @@ cdef class Matcher:
         # table nothing new; it still counts as activity of the session)
         if ts > (<double*>p)[0]:
             memcpy(<char*>p, &ts, 8)
-        self.sess_mem.move_to_end(key)
         return False
 
     cdef inline void _advance(self, double ts) noexcept:
@@ -856,20 +855,22 @@ cdef class Matcher:
             self.state_now = ts
 
     cdef int _sweep_sessions(self) except -1:
-        """Drop sessions idle past sess_ttl + GRACE from the least recently touched end, at most
-        two per new session (buckets.sessions.SessionTable._sweep): nearly every sshd connection
-        has a pid of its own and never comes back."""
+        """Look at two sessions from the oldest end per new session: one idle past sess_ttl + GRACE
+        goes (buckets.sessions.SessionTable._sweep; nearly every sshd connection has a pid of its
+        own and never comes back), one touched since goes to the back. Touching a session only
+        writes its time, so the order is fixed up here, once per pass, not on every line."""
         cdef double cut = self.state_now - self.sess_ttl - GRACE
         cdef double last
         for _ in range(2):
             if not self.sess_mem:
                 return 0
-            blob = self.sess_mem[next(iter(self.sess_mem))]
-            memcpy(&last, PyByteArray_AS_STRING(blob), 8)
+            key = next(iter(self.sess_mem))
+            memcpy(&last, PyByteArray_AS_STRING(self.sess_mem[key]), 8)
             if last >= cut:
-                return 0
-            self.sess_mem.popitem(last=False)
-            self.expired += 1
+                self.sess_mem.move_to_end(key)
+            else:
+                del self.sess_mem[key]
+                self.expired += 1
         return 0
 
     def agg_record(self, int rule, dict rec, double ts):
