@@ -300,6 +300,7 @@ cdef class Matcher:
     cdef double horizon     # scan's now + ahead
     cdef public double ahead  # AHEAD; infinite for a finished log replayed offline (Pipeline replay)
     cdef Py_ssize_t sweep_at  # live groups at which the next sweep of the group table runs
+    cdef long long swept_touch  # the touch counter at the last sweep
     cdef double dist_window   # the longest window of a rule counting distinct values
     cdef bint any_agg
     cdef bint need_extract  # some pattern scans src_ip/user/rhost: extract on every line
@@ -380,6 +381,7 @@ cdef class Matcher:
         self.state_now = -1e300
         self.horizon = -1e300
         self.sweep_at = 4096
+        self.swept_touch = 0
         self.ahead = AHEAD
         self.dist_window = 0.0
         self.sess_watch = set()
@@ -943,13 +945,16 @@ cdef class Matcher:
     cdef int _sweep_groups(self) except -1:
         """Drop the groups idle past their window and their dedup mark plus GRACE (as
         MemoryState._sweep): their next event would start afresh anyway. Runs when the live
-        groups have doubled since the last sweep, so a group costs O(1) amortised."""
+        groups have doubled since the last sweep, so a group costs O(1) amortised. A group
+        touched since the last sweep stays whatever its times say: after a line dated far ahead
+        (within the horizon, or anywhere in a replay) every group looks idle by event time, and
+        the busy ones must keep counting."""
         cdef Py_ssize_t slot
         cdef Group* g
         cdef double cut = self.state_now - GRACE
         for slot in range(self.ngroups):
             g = &self.groups[slot]
-            if not g.used:
+            if not g.used or g.touch > self.swept_touch:
                 continue
             if g.n and g.buf[g.off + g.n - 1] + self.agg_window[g.rule] >= cut:
                 continue
@@ -958,6 +963,7 @@ cdef class Matcher:
             self._drop_group(slot)
             self.expired += 1
         self.sweep_at = max(4096, 2 * self.nlive)
+        self.swept_touch = self.touch
         return 0
 
     cdef Py_ssize_t _find(self, const char* key, Py_ssize_t klen, unsigned long long h) noexcept nogil:

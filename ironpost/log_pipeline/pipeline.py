@@ -195,6 +195,9 @@ class Pipeline:
         want = -1 if on_match is not None else self._want
         now = self.clock()
         self.sessions.horizon = now + self._ahead
+        local = getattr(self.thresholds.state, "local", self.thresholds.state)  # MirroredState keeps one
+        if isinstance(local, MemoryState):
+            local.horizon = now + self._ahead
         m = self.compiled.matcher
         cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want, now,
                               self.formats.mode(source))

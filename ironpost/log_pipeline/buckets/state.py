@@ -30,6 +30,9 @@ class MemoryState(WindowState):
         self.expired = 0
         self._now = float("-inf")
         self._swept = float("-inf")
+        # the newest event time the sweep may measure by: the pipeline sets it per batch to its
+        # wall clock + AHEAD (buckets.sessions), so one line dated years ahead sweeps nothing
+        self.horizon = float("inf")
 
     def _sweep(self, n: int = 8) -> None:
         # the front of an LRU dict holds the stalest groups; drop a few whose window has passed
@@ -66,6 +69,8 @@ class MemoryState(WindowState):
             del ev[:cut]
         if len(ev) > self.max_events:
             del ev[: len(ev) - self.max_events]
+        if newest > self.horizon:
+            newest = self.horizon
         if newest > self._now:
             self._now = newest
             if newest - self._swept >= 10.0:  # sweeping on every event costs more than it frees
