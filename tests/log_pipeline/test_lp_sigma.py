@@ -96,3 +96,13 @@ def test_value_lists_convert():
     assert any(c["operator"] == "cidr" and c["value"] == ["10.0.0.0/8", "192.0.2.0/24"] for c in conds)
     (empty,) = convert_doc({"title": "e", "detection": {"sel": {"process": []}, "condition": "sel"}}, "e.yml")
     assert "empty list of values" in empty.error
+
+
+def test_a_quantifier_without_its_selection_is_reported():
+    """Found by tests/reliability/atheris_targets.py (sigma): `condition: 1 of` raised TypeError."""
+    from ironpost.log_pipeline.rules.sigma import convert_doc
+
+    for cond in ("1 of", "all of", "sel and 1 of", "1 of and sel", "all of ("):
+        det = {"sel": {"message|contains": "x"}, "condition": cond}
+        (res,) = convert_doc({"title": "t", "detection": det}, "q.yml")
+        assert res.error and "needs a selection name or pattern" in res.error, (cond, res.error)

@@ -226,6 +226,8 @@ class _Parser:
             return inner
         if tok in ("1 of", "all of"):
             pat = self.take()
+            if pat is None or pat in ("and", "or", "not", "(", ")", "1 of", "all of"):
+                raise Unsupported(f"'{tok}' needs a selection name or pattern after it")
             names = list(self.sels) if pat == "them" else [n for n in self.sels if fnmatch.fnmatchcase(n, pat)]
             if not names:
                 raise Unsupported(f"no selection matches {pat!r}")
