@@ -239,8 +239,8 @@ def main() -> None:
         raise SystemExit(f"usage: {sys.argv[0]} TARGET [libFuzzer flags] [corpus dirs]; targets: {', '.join(TARGETS)}")
     target = sys.argv.pop(1)
     corpus = [a for a in sys.argv[1:] if not a.startswith("-")]
-    if corpus:  # the first corpus dir is where libFuzzer keeps what it finds: seed it once
-        d = Path(corpus[0])
+    if corpus and not Path(corpus[0]).is_file():  # a file is one input to replay (a crash-* artifact)
+        d = Path(corpus[0])  # the first corpus dir is where libFuzzer keeps what it finds: seed it once
         d.mkdir(parents=True, exist_ok=True)
         if not any(d.iterdir()):
             for i, s in enumerate(seeds(target)):
