@@ -332,8 +332,9 @@ cdef class Matcher:
     cdef char* sess_on       # per rule: its matches are remembered in the pipeline's session table
     cdef int* sess_key       # per rule: up to 4 key fields (text field id, or -1 for the pid)
     cdef int* sess_nkey
-    cdef object sess_mem     # OrderedDict, oldest first: session key bytes -> bytearray
+    cdef dict sess_mem       # session key bytes -> bytearray
                              # (8-byte last touch time, then packed (rule, ts, src_ip, user) entries) not yet taken by Python
+    cdef object sess_order   # deque of keys, oldest first, for the sweep; a key taken since is skipped there
     cdef double sess_ttl     # the longest ttl of the session rules
     cdef set sess_watch      # session keys whose session waits for an address: their lines go to Python
     cdef Py_ssize_t sess_cap
@@ -755,8 +756,9 @@ cdef class Matcher:
         if ttl > self.sess_ttl:
             self.sess_ttl = ttl
         if self.sess_mem is None:
-            from collections import OrderedDict
-            self.sess_mem = OrderedDict()
+            from collections import deque
+            self.sess_mem = {}
+            self.sess_order = deque()
 
     def session_take(self, bytes key):
         """The matches remembered for this session key since the last take, oldest first:
@@ -834,9 +836,10 @@ cdef class Matcher:
             memcpy(PyByteArray_AS_STRING(blob), &ts, 8)
             memcpy(PyByteArray_AS_STRING(blob) + 8, ebuf, eo)
             self.sess_mem[key] = blob
-            if len(self.sess_mem) > self.sess_cap:
-                self.sess_mem.popitem(last=False)
-                self.sess_evicted += 1
+            self.sess_order.append(key)
+            while len(self.sess_mem) > self.sess_cap and self.sess_order:
+                if self.sess_mem.pop(self.sess_order.popleft(), None) is not None:
+                    self.sess_evicted += 1
             self._sweep_sessions()
             return False
         p = PyByteArray_AS_STRING(blob)
@@ -864,13 +867,17 @@ cdef class Matcher:
         session keep the table within 4/3 of the live sessions (two let it grow to twice)."""
         cdef double cut = self.state_now - self.sess_ttl - GRACE
         cdef double last
+        order = self.sess_order
         for _ in range(4):
-            if not self.sess_mem:
+            if not order:
                 return 0
-            key = next(iter(self.sess_mem))
-            memcpy(&last, PyByteArray_AS_STRING(self.sess_mem[key]), 8)
+            key = order.popleft()
+            blob = self.sess_mem.get(key)
+            if blob is None:
+                continue  # taken by the session table since
+            memcpy(&last, PyByteArray_AS_STRING(blob), 8)
             if last >= cut:
-                self.sess_mem.move_to_end(key)
+                order.append(key)
             else:
                 del self.sess_mem[key]
                 self.expired += 1
