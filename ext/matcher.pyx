@@ -32,6 +32,8 @@ from libc.string cimport strlen
 from libc.stdio cimport snprintf
 from libc.string cimport memset, memmove, memcpy, memcmp
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.dict cimport PyDict_GetItem, PyDict_DelItem
+from cpython.ref cimport PyObject, Py_INCREF, Py_XDECREF
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_FromStringAndSize, PyByteArray_GET_SIZE
 from lp_parse cimport *
 from ironpost.core.errors import LogPipelineError
@@ -334,7 +336,10 @@ cdef class Matcher:
     cdef int* sess_nkey
     cdef dict sess_mem       # session key bytes -> bytearray
                              # (8-byte last touch time, then packed (rule, ts, src_ip, user) entries) not yet taken by Python
-    cdef object sess_order   # deque of keys, oldest first, for the sweep; a key taken since is skipped there
+    # the sweep's order: a ring of owned references to the keys, oldest first (a key taken by the
+    # session table since is skipped there); a deque's method calls cost 2.8k instructions a look
+    cdef PyObject** ring
+    cdef Py_ssize_t ring_head, ring_len, ring_cap
     cdef double sess_ttl     # the longest ttl of the session rules
     cdef set sess_watch      # session keys whose session waits for an address: their lines go to Python
     cdef Py_ssize_t sess_cap
@@ -378,6 +383,8 @@ cdef class Matcher:
         self.sess_key = NULL
         self.sess_nkey = NULL
         self.sess_mem = None
+        self.ring = NULL
+        self.ring_head = self.ring_len = self.ring_cap = 0
         self.sess_ttl = 0.0
         self.state_now = -1e300
         self.horizon = -1e300
@@ -550,6 +557,11 @@ cdef class Matcher:
     def __dealloc__(self):
         if self.scratch != NULL:
             hs_free_scratch(self.scratch)
+        while self.ring_len:
+            Py_XDECREF(self.ring[self.ring_head])
+            self.ring_head = (self.ring_head + 1) % self.ring_cap
+            self.ring_len -= 1
+        free(self.ring)
         cdef int fd
         for fd in range(NFIELDS):
             if self.fdb[fd] != NULL:
@@ -756,9 +768,7 @@ cdef class Matcher:
         if ttl > self.sess_ttl:
             self.sess_ttl = ttl
         if self.sess_mem is None:
-            from collections import deque
             self.sess_mem = {}
-            self.sess_order = deque()
 
     def session_take(self, bytes key):
         """The matches remembered for this session key since the last take, oldest first:
@@ -836,9 +846,11 @@ cdef class Matcher:
             memcpy(PyByteArray_AS_STRING(blob), &ts, 8)
             memcpy(PyByteArray_AS_STRING(blob) + 8, ebuf, eo)
             self.sess_mem[key] = blob
-            self.sess_order.append(key)
-            while len(self.sess_mem) > self.sess_cap and self.sess_order:
-                if self.sess_mem.pop(self.sess_order.popleft(), None) is not None:
+            self._ring_push(key)
+            while len(self.sess_mem) > self.sess_cap and self.ring_len:
+                old = self._ring_pop()
+                if PyDict_GetItem(self.sess_mem, old) != NULL:
+                    PyDict_DelItem(self.sess_mem, old)
                     self.sess_evicted += 1
             self._sweep_sessions()
             return False
@@ -867,21 +879,46 @@ cdef class Matcher:
         session keep the table within 4/3 of the live sessions (two let it grow to twice)."""
         cdef double cut = self.state_now - self.sess_ttl - GRACE
         cdef double last
-        order = self.sess_order
+        cdef PyObject* blob
         for _ in range(4):
-            if not order:
+            if not self.ring_len:
                 return 0
-            key = order.popleft()
-            blob = self.sess_mem.get(key)
-            if blob is None:
+            key = self._ring_pop()
+            blob = PyDict_GetItem(self.sess_mem, key)
+            if blob == NULL:
                 continue  # taken by the session table since
-            memcpy(&last, PyByteArray_AS_STRING(blob), 8)
+            memcpy(&last, PyByteArray_AS_STRING(<object>blob), 8)
             if last >= cut:
-                order.append(key)
+                self._ring_push(key)
             else:
-                del self.sess_mem[key]
+                PyDict_DelItem(self.sess_mem, key)
                 self.expired += 1
         return 0
+
+    cdef int _ring_push(self, object key) except -1:
+        cdef PyObject** nr
+        cdef Py_ssize_t i
+        if self.ring_len == self.ring_cap:
+            nr = <PyObject**>malloc((self.ring_cap * 2 + 1024) * sizeof(PyObject*))
+            if nr == NULL:
+                raise MemoryError()
+            for i in range(self.ring_len):
+                nr[i] = self.ring[(self.ring_head + i) % self.ring_cap]
+            free(self.ring)
+            self.ring, self.ring_head, self.ring_cap = nr, 0, self.ring_cap * 2 + 1024
+        Py_INCREF(key)
+        self.ring[(self.ring_head + self.ring_len) % self.ring_cap] = <PyObject*>key
+        self.ring_len += 1
+        return 0
+
+    cdef object _ring_pop(self):
+        """The oldest key (the ring's reference passes to the caller)."""
+        cdef PyObject* k = self.ring[self.ring_head]
+        self.ring_head = (self.ring_head + 1) % self.ring_cap
+        self.ring_len -= 1
+        out = <object>k  # a new reference for the caller ...
+        Py_XDECREF(k)    # ... and the ring's own is let go
+        return out
 
     def agg_record(self, int rule, dict rec, double ts):
         """Count one match the Python path handled (a fallback line) in this rule's C state:
