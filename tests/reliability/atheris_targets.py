@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 import atheris
+from stub_transport import StubTransport
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -136,7 +137,7 @@ def syslog_tcp(data: bytes) -> None:
     stream = fdp.ConsumeBytes(fdp.remaining_bytes())
     srv = SyslogTcp(SyslogTcpConfig(host="127.0.0.1", port=0, max_line=max_line))
     conn = _Conn(srv)
-    conn.connection_made(_Transport())
+    conn.connection_made(StubTransport())
     pos = 0
     for c in cuts + [len(stream)]:
         if stream[pos:pos + c]:
@@ -145,24 +146,6 @@ def syslog_tcp(data: bytes) -> None:
     conn.connection_lost(None)
     for chunk, _ in srv._queue:
         assert all(len(line) <= max_line for line in chunk.split(b"\n"))
-
-
-class _Transport:
-    """Stand-in for the socket transport (fault injection only: it records what is asked of it)."""
-
-    def get_extra_info(self, key, default=None):
-        return ("127.0.0.1", 4242) if key == "peername" else default
-
-    def pause_reading(self):
-        pass
-
-    def resume_reading(self):
-        pass
-
-    def abort(self):
-        pass
-
-    close = abort
 
 
 def _file(name: str, data: bytes) -> Path:

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reliability_support import LONG, ROOT, record
+from stub_transport import StubTransport
 
 sys.path.insert(0, str(ROOT / "tests" / "log_pipeline"))
 sys.path.insert(0, str(ROOT / "tests" / "sbom"))
@@ -141,27 +142,6 @@ def test_line_framer(chunks, max_line):
     assert all(len(line) <= max_line for line in out.split(b"\n"))
 
 
-class _Transport:
-    """Stand-in for the socket transport: records what the framing code asks of it."""
-
-    def __init__(self):
-        self.closed = False
-
-    def get_extra_info(self, key, default=None):
-        return ("127.0.0.1", 4242) if key == "peername" else default
-
-    def pause_reading(self):
-        pass
-
-    def resume_reading(self):
-        pass
-
-    def abort(self):
-        self.closed = True
-
-    close = abort
-
-
 _octet_frame = st.builds(lambda m: b"%d %s" % (len(m), m), st.binary(max_size=80))
 _tcp_stream = st.one_of(
     st.lists(_octet_frame, max_size=10).map(b"".join),
@@ -179,7 +159,7 @@ def test_syslog_tcp_framing(stream, cuts, max_line):
 
     srv = SyslogTcp(SyslogTcpConfig(host="127.0.0.1", port=0, max_line=max_line))
     conn = _Conn(srv)
-    conn.connection_made(_Transport())
+    conn.connection_made(StubTransport())
     with no_hang("syslog_tcp_framing"):
         pos = 0
         for c in cuts + [len(stream)]:
