@@ -196,6 +196,7 @@ cdef enum:
 # live state away (buckets.sessions.AHEAD).
 cdef double GRACE = 3600.0
 cdef double AHEAD = 300.0
+SWEEP_GRACE, SWEEP_AHEAD = GRACE, AHEAD  # for the test that keeps them equal to the Python ones
 
 
 cdef inline const char* group_key(Group* g) noexcept nogil:

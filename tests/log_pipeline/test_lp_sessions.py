@@ -127,3 +127,14 @@ def test_a_forged_future_time_sweeps_nothing():
     assert len(t) == 201 and t.expired == 0
     out, _ = t.observe(rule("f", "y", fill=True), rec("y", pid=5), 5002.0)
     assert out["src_ip"] == "203.0.113.9"
+
+
+def test_the_compiled_sweeps_use_the_same_grace_and_horizon():
+    """Groups, sessions and marks are swept alike in C and in Python (one grace, one horizon)."""
+    import support
+    from ironpost.core.extensions import compiled
+    from ironpost.log_pipeline.buckets.state import MemoryState
+
+    ext = compiled("matcher")
+    support.need(ext is not None, "ironpost._ext.matcher not built")
+    assert (ext.SWEEP_GRACE, ext.SWEEP_AHEAD) == (GRACE, AHEAD) == (MemoryState.GRACE, AHEAD)

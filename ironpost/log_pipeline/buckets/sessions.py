@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from ironpost.log_pipeline.buckets.state import MemoryState
+
 MAX_PENDING = 16  # matches one session may hold while waiting for its address
 MAX_USERS = 32  # users remembered per rule per session
-# as MemoryState.GRACE: a line this late still finds its session; older idle sessions are swept
-GRACE = 3600.0
+# a line this late still finds its session; older idle sessions are swept (one grace for all state)
+GRACE = MemoryState.GRACE
 # event time runs at most this far ahead of the wall clock when it drives the sweep: one line
 # with a forged future timestamp must not sweep every live session away
 AHEAD = 300.0
