@@ -251,24 +251,7 @@ def test_sigma_import(seed, edits, doc):
         typed_or_nothing("sigma_import", convert_doc, doc, "fuzz.yml")
 
 
-_POLICY = """
-[[policy]]
-name = "pause-web"
-priority = 10
-severity_threshold = "medium"
-action = "pause"
-[policy.filters]
-container_names = ["web-*"]
-
-[[policy]]
-name = "cut-db"
-priority = 50
-severity_threshold = "high"
-action = "network_disconnect"
-networks = ["backend"]
-[policy.filters]
-image_patterns = ["postgres:*"]
-"""
+_POLICY = (ROOT / "packaging" / "policies" / "guard.toml").read_text()  # the shipped example, mutated
 
 
 @FUZZ
