@@ -17,6 +17,12 @@ def make(tmp_path, pattern="*.log", **kw):
     return FileTail(FileTailConfig(globs=[str(tmp_path / "logs" / pattern)], offsets_path=tmp_path / "data" / "offsets.json", **kw))
 
 
+def started(tmp_path, **kw):
+    """A FileTail (make's defaults) running into a fresh Sink: (sink, tail, task); stop(task) ends it."""
+    sink, tail = Sink(), make(tmp_path, **kw)
+    return sink, tail, asyncio.create_task(tail.run(sink))
+
+
 def write(path, prefix, start, count, newline_last=True):
     with open(path, "ab") as fh:
         data = b"".join(b"%s-%d\n" % (prefix, i) for i in range(start, start + count))
@@ -47,9 +53,7 @@ def logs(tmp_path):
 
 def test_new_file_and_appends_are_read_in_order(tmp_path, logs):
     async def main():
-        sink = Sink()
-        tail = make(tmp_path)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path)
         await asyncio.sleep(0.05)
         write(logs / "a.log", b"a", 0, 1000)  # appears after start: read from its first byte
         await sink.wait_for(1000)
@@ -69,9 +73,7 @@ def test_rename_rotation_loses_nothing(tmp_path, logs):
     path = logs / "app.log"
 
     async def main():
-        sink = Sink()
-        tail = make(tmp_path)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path)
         write(path, b"old", 0, 2000)
         await sink.wait_for(2000)
         write(path, b"old", 2000, 300)  # written just before the rename, maybe not read yet
@@ -97,9 +99,7 @@ def test_rotated_file_still_matched_by_glob_is_not_reread(tmp_path, logs):
     path = logs / "app.log"
 
     async def main():
-        sink = Sink()
-        tail = make(tmp_path, pattern="app.log*")
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path, pattern="app.log*")
         write(path, b"old", 0, 100)
         await sink.wait_for(100)
         os.rename(path, logs / "app.log.1")
@@ -117,9 +117,7 @@ def test_copytruncate(tmp_path, logs):
     path = logs / "app.log"
 
     async def main():
-        sink = Sink()
-        tail = make(tmp_path)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path)
         write(path, b"before", 0, 1000)
         await sink.wait_for(1000)
         shutil.copyfile(path, logs / "app.log.1")
@@ -141,9 +139,7 @@ def test_restart_resumes_exactly(tmp_path, logs):
     write(path, b"x", 0, 5000)
 
     async def session(n_expected):
-        sink = Sink()
-        tail = make(tmp_path)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path)
         await sink.wait_for(n_expected)
         await asyncio.sleep(0.1)  # give it the chance to read something twice
         await stop(task)
@@ -250,9 +246,7 @@ def test_long_lines_are_cut_and_counted(tmp_path, logs):
         fh.write(b"a" * 5000 + b"\nshort\n")
 
     async def main():
-        sink = Sink()
-        tail = make(tmp_path, max_line=1024, read_chunk=700)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path, max_line=1024, read_chunk=700)
         await sink.wait_for(2)
         await asyncio.sleep(0.1)
         m = tail.metrics()
@@ -270,9 +264,7 @@ def test_damaged_offsets_file_does_not_stop_collection(tmp_path, logs):
     write(logs / "a.log", b"a", 0, 3)
 
     async def main():
-        sink = Sink()
-        tail = make(tmp_path, start_at="end")
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path, start_at="end")
         await sink.wait_for(3)
         m = tail.metrics()
         await stop(task)
@@ -288,9 +280,7 @@ def test_copytruncate_regrown_past_offset_before_the_next_poll(tmp_path, logs):
     path = logs / "app.log"
 
     async def main():
-        sink = Sink()
-        tail = make(tmp_path, poll_interval=0.05)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path, poll_interval=0.05)
         write(path, b"before", 0, 100)
         await sink.wait_for(100)
         await asyncio.sleep(0.12)  # the head fingerprint is taken on a poll after reading
@@ -312,9 +302,7 @@ def test_copytruncate_while_stopped_reads_the_unread_rest_from_the_copy(tmp_path
     write(path, b"a", 0, 100)
 
     async def session(n):
-        sink = Sink()
-        tail = make(tmp_path)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path)
         await sink.wait_for(n)
         await asyncio.sleep(0.3)
         m = tail.metrics()
@@ -335,9 +323,7 @@ def test_copytruncate_before_we_read_the_last_lines(tmp_path, logs):
     path = logs / "app.log"
 
     async def main():
-        sink = Sink()
-        tail = make(tmp_path, poll_interval=0.05)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path, poll_interval=0.05)
         write(path, b"a", 0, 100)
         await sink.wait_for(100)
         await asyncio.sleep(0.12)  # fingerprinted on a poll after reading
@@ -362,9 +348,7 @@ def test_truncation_without_a_copy_starts_over_and_reads_nothing_twice(tmp_path,
     (logs / "other.txt").write_bytes(b"unrelated\n" * 50)
 
     async def main():
-        sink = Sink()
-        tail = make(tmp_path, poll_interval=0.05)
-        task = asyncio.create_task(tail.run(sink))
+        sink, tail, task = started(tmp_path, poll_interval=0.05)
         write(path, b"a", 0, 100)
         await sink.wait_for(100)
         await asyncio.sleep(0.12)
