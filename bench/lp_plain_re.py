@@ -40,9 +40,6 @@ def main(path: str, year: int) -> int:
     return alerts
 
 
-if __name__ == "__main__":
-    n = main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2016)
-    sys.stderr.write(f"{n} alerts\n")
 
 
 class ShippedReference:
@@ -93,3 +90,27 @@ class ShippedReference:
                 if len(w) >= count:
                     alerts += 1
         return alerts
+
+
+def main_shipped(rules_dir: str, path: str) -> int:
+    """Every shipped rule by hand over a whole file, read in 1 MiB pieces of whole lines."""
+    sys.path.insert(0, __file__.rsplit("/", 2)[0])
+    from ironpost.log_pipeline.rules.loader import load_rules_strict
+
+    ref = ShippedReference(load_rules_strict(rules_dir))
+    alerts, rest = 0, b""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            chunk = rest + chunk
+            cut = chunk.rfind(b"\n") + 1
+            alerts += ref.process(chunk[:cut])
+            rest = chunk[cut:]
+    return alerts + (ref.process(rest) if rest else 0)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--shipped":  # lp_plain_re.py --shipped RULES_DIR LOG
+        n = main_shipped(sys.argv[2], sys.argv[3])
+    else:  # lp_plain_re.py LOG [YEAR]: the ssh brute-force rule alone
+        n = main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 2016)
+    sys.stderr.write(f"{n} alerts\n")
