@@ -144,6 +144,8 @@ class Pipeline:
         self.thresholds = ThresholdEngine(state if state is not None else MemoryState(max_keys=max_groups))
         self.agg_rules: set[int] = set()
         self._ahead = math.inf if replay else SESSION_AHEAD
+        local = getattr(self.thresholds.state, "local", self.thresholds.state)  # MirroredState keeps one
+        self._local_state = local if isinstance(local, MemoryState) else None  # its sweep takes the horizon
         self.sessions = SessionTable(max_sessions=max_groups, ttl_max=max(
             (r.session.ttl_secs for r in self.compiled.log_rules if r.session is not None), default=600.0))
         m = self.compiled.matcher
@@ -195,9 +197,8 @@ class Pipeline:
         want = -1 if on_match is not None else self._want
         now = self.clock()
         self.sessions.horizon = now + self._ahead
-        local = getattr(self.thresholds.state, "local", self.thresholds.state)  # MirroredState keeps one
-        if isinstance(local, MemoryState):
-            local.horizon = now + self._ahead
+        if self._local_state is not None:
+            self._local_state.horizon = now + self._ahead
         m = self.compiled.matcher
         cands, stats = m.scan(buf, year, ref_month, self.max_line, self.json_max_depth, want, now,
                               self.formats.mode(source))

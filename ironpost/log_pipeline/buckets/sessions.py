@@ -98,10 +98,7 @@ class SessionTable:
         s = self._t.get(key)
         if s is not None and ts - s.last > ttl:
             self.expired += 1
-            if s.pending and self._watch is not None:
-                # its waiting matches go with it: the compiled matcher stops sending this key's
-                # lines here (left watched, such keys piled up: 43k after 3M lines of an attack log)
-                self._watch(key_bytes(key), False)
+            self._unwatch(key, s)
             s = None
         if s is None:
             s = _Session(ts)
@@ -119,10 +116,15 @@ class SessionTable:
                 s.last = ts
         return s
 
+    def _unwatch(self, key: tuple, s: _Session) -> None:
+        """A session whose waiting matches are resolved, expired or evicted: the compiled matcher
+        stops sending this key's lines here (left watched, such keys piled up: 43k after 3M lines
+        of an attack log)."""
+        if s.pending and self._watch is not None:
+            self._watch(key_bytes(key), False)
+
     def _drop_oldest(self) -> None:
-        old_key, old = self._t.popitem(last=False)
-        if old.pending and self._watch is not None:
-            self._watch(key_bytes(old_key), False)
+        self._unwatch(*self._t.popitem(last=False))
 
     def _sweep(self) -> None:
         """Drop sessions idle past ttl_max + GRACE from the least recently used end: at most two
@@ -153,8 +155,7 @@ class SessionTable:
                 prec["src_ip"] = addr
                 resolved.append((prule, prec))
             self.resolved += len(s.pending)
-            if s.pending and self._watch is not None:
-                self._watch(key_bytes(key), False)
+            self._unwatch(key, s)
             s.pending = ()
         return resolved
 

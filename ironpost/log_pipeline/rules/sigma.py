@@ -171,7 +171,9 @@ def _selection_atoms(name: str, sel: Any) -> list[Atom]:
 
 # --- condition expression -> OR of AND of atoms ----------------------------------------------
 
-_TOKEN = re.compile(r"\s*(\(|\)|\band\b|\bor\b|\bnot\b|\b1 of\b|\ball of\b|[A-Za-z0-9_*]+)")
+_WORDS = ("and", "or", "not", "1 of", "all of")
+_OPERATORS = frozenset(_WORDS) | {"(", ")"}
+_TOKEN = re.compile(r"\s*(\(|\)|" + "".join(rf"\b{w}\b|" for w in _WORDS) + r"[A-Za-z0-9_*]+)")
 
 
 def _tokens(cond: str) -> list[str]:
@@ -226,7 +228,7 @@ class _Parser:
             return inner
         if tok in ("1 of", "all of"):
             pat = self.take()
-            if pat is None or pat in ("and", "or", "not", "(", ")", "1 of", "all of"):
+            if pat is None or pat in _OPERATORS:
                 raise Unsupported(f"'{tok}' needs a selection name or pattern after it")
             names = list(self.sels) if pat == "them" else [n for n in self.sels if fnmatch.fnmatchcase(n, pat)]
             if not names:
