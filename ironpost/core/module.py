@@ -7,6 +7,7 @@ Modules never import each other: all they get is in ModuleContext.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,3 +39,16 @@ class Module(Protocol):
 class ModuleUnavailable(Exception):
     """Raised by a module factory or run() when the module cannot work on this host
     (no root, no BPF, no Docker). The supervisor logs one line and does not restart it."""
+
+
+async def wake_or_timeout(event: asyncio.Event, secs: float) -> bool:
+    """A module loop's wait between rounds: True when `event` was set within `secs`, False when
+    the time ran out. Not asyncio.wait_for: on 3.11 it hands back the wakeup when a cancel lands
+    in the same loop iteration, so the cancel is lost and a module's stop waits for its loop
+    forever (tests/ebpf/test_ebpf_module.py, the stop landing with a ring buffer wakeup)."""
+    try:
+        async with asyncio.timeout(secs):
+            await event.wait()
+        return True
+    except TimeoutError:
+        return False

@@ -30,7 +30,7 @@ from ironpost.core.config.sections.fleet import node_id_of
 from ironpost.core.decisions import DECISIONS_IN, Decision, DecisionLedger
 from ironpost.core.errors import EbpfError
 from ironpost.core.events import AlertEvent, PacketEvent
-from ironpost.core.module import ModuleContext, ModuleUnavailable
+from ironpost.core.module import ModuleContext, ModuleUnavailable, wake_or_timeout
 from ironpost.ebpf import layout
 from ironpost.ebpf.bans import PORT_SCAN_RULE, SYN_FLOOD_RULE, BanManager
 from ironpost.ebpf.detectors import BUCKETS, PortScanDetector, SynFloodDetector, slot_ns_for
@@ -252,13 +252,7 @@ class EbpfModule:
     # -- loops -----------------------------------------------------------------------
     async def _drain_loop(self, ctx: ModuleContext, wake: asyncio.Event) -> None:
         while True:
-            try:
-                # not wait_for: on 3.11 it drops a cancel that lands with the wakeup, and run() then
-                # waits for this loop forever
-                async with asyncio.timeout(0.25):
-                    await wake.wait()
-            except TimeoutError:
-                pass
+            await wake_or_timeout(wake, 0.25)
             wake.clear()
             for _ in range(MAX_ROUNDS_PER_WAKE):
                 n = self.reader.read_batch()

@@ -13,7 +13,7 @@ from ironpost.core import decisions
 from ironpost.core.config import Config
 from ironpost.core.config.sections.fleet import node_id_of
 from ironpost.core.decisions import DECISIONS_IN, DecisionError
-from ironpost.core.module import ModuleContext
+from ironpost.core.module import ModuleContext, wake_or_timeout
 from ironpost.feeds.crowdsec import convert
 from ironpost.feeds.fetch import FeedError, fetch
 from ironpost.feeds.lists import parse_list
@@ -131,11 +131,7 @@ class FeedsModule:
                     self.list_counts[name]["errors"] = self.list_counts[name].get("errors", 0) + 1
                     log.error("block list not loaded; its decisions stay as they were",
                               extra={"list": name, "error": str(exc)[:300]})
-            try:
-                async with asyncio.timeout(self.cfg.lists_refresh_secs):  # not wait_for: on 3.11 it can drop a cancel
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await wake_or_timeout(self._wake, self.cfg.lists_refresh_secs)
 
     def metrics(self) -> dict[str, float]:
         out = {f'feeds_crowdsec_total{{kind="{k}"}}': v for k, v in self.cs_counts.items()}

@@ -34,7 +34,7 @@ from ironpost.core.config.sections.fleet import node_id_of
 from ironpost.core.decisions import DECISIONS, DECISIONS_DONE, DECISIONS_IN, Decision, DecisionError, from_wire, origin_kind
 from ironpost.core.errors import IronpostError
 from ironpost.core.events import AlertEvent
-from ironpost.core.module import ModuleContext
+from ironpost.core.module import ModuleContext, wake_or_timeout
 from ironpost.fleet.outbox import Outbox
 
 log = logging.getLogger("ironpost.fleet")
@@ -179,10 +179,7 @@ class FleetModule:
         while not self._stopping:  # (not only the cancel: redis-py can swallow one, see _cancel_all)
             if not self.outbox:
                 wake.clear()
-                try:
-                    async with asyncio.timeout(1.0):  # not wait_for: on 3.11 it can drop a cancel (ebpf/module.py)
-                        await wake.wait()
-                except TimeoutError:
+                if not await wake_or_timeout(wake, 1.0):
                     continue
             try:
                 while await self._publish_some():

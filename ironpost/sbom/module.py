@@ -20,7 +20,7 @@ import orjson
 from ironpost.core.config import Config
 from ironpost.core.errors import SbomError
 from ironpost.core.events import AlertEvent
-from ironpost.core.module import ModuleContext
+from ironpost.core.module import ModuleContext, wake_or_timeout
 from ironpost.sbom.documents import SUFFIX, render_sbom
 from ironpost.sbom.matching import Finding
 from ironpost.sbom.paths import sbom_dir, vulndb_path
@@ -56,12 +56,7 @@ class SbomModule:
             except SbomError as exc:
                 log.warning("sbom scan failed", extra={"error": str(exc)})
             self._wake.clear()
-            try:
-                # not wait_for: on 3.11 it can drop a cancel that lands with the wakeup
-                async with asyncio.timeout(self._config.section("sbom").scan_interval_secs):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await wake_or_timeout(self._wake, self._config.section("sbom").scan_interval_secs)
 
     def metrics(self) -> dict[str, float]:
         out = dict(self._m)
