@@ -8,6 +8,8 @@ so tests can compute the expected alerts with a plain-Python reference.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 
 USERS = ["root", "admin", "test", "oracle", "guest", "ubuntu", "user", "webmaster", "support", "postgres", "git", "pi"]
@@ -62,3 +64,15 @@ def generate(n_lines: int, n_ips: int = 7000, seed: int = 1, start: float = 1481
             out.append(f"{head}Accepted password for fztu from {ip} port {port} ssh2")
             out.append(f"{head}pam_unix(sshd:session): session opened for user fztu by (uid=0)")
     return ("\n".join(out[:n_lines]) + "\n").encode()
+
+
+def write_in_child(path, n_lines: int, n_ips: int, seed: int) -> None:
+    """generate() into a file, in a Python of its own: a large log generated in the benchmark
+    process would stay in its memory, and every child it forks would start with it (ru_maxrss
+    survives exec, so the child reports it as its own peak)."""
+    subprocess.run([sys.executable, __file__, str(path), str(n_lines), str(n_ips), str(seed)], check=True)
+
+
+if __name__ == "__main__":  # authlog.py OUT LINES IPS SEED
+    with open(sys.argv[1], "wb") as fh:
+        fh.write(generate(int(sys.argv[2]), int(sys.argv[3]), seed=int(sys.argv[4])))

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import authlog  # bench/, beside this script
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -53,10 +55,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "auth.log"
-        # generated in a child: a forked child would otherwise start with this process's memory
-        # and report it as its own peak RSS
-        subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); import authlog; "
-                        f"open({str(log)!r}, 'wb').write(authlog.generate({args.lines}, {args.ips}, seed=11))"], check=True)
+        authlog.write_in_child(log, args.lines, args.ips, seed=11)
         ours = [sys.executable, "-c", CLI, "test", "--rule", str(ROOT / "rules" / "ssh_brute_force.yaml"),
                 "--file", str(log), "--json", "--alerts-only", "--year", "2016", "--no-progress"]
         plain = [sys.executable, str(HERE / "lp_plain_re.py"), str(log), "2016"]

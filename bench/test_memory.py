@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import authlog  # bench/ (conftest puts it on the path)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LIMIT_MIB = 100
@@ -26,9 +28,7 @@ SOURCES = 7000
 def logs(tmp_path_factory):
     d = tmp_path_factory.mktemp("rss")
     big = d / "3m.log"
-    # generated in a child, so that this process's memory is not what the measured children fork
-    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(HERE)!r}); import authlog; "
-                    f"open({str(big)!r}, 'wb').write(authlog.generate(3_000_000, {SOURCES}, seed=11))"], check=True)
+    authlog.write_in_child(big, 3_000_000, SOURCES, seed=11)
     small = d / "1m.log"
     with open(big, "rb") as src, open(small, "wb") as dst:
         for _, line in zip(range(1_000_000), src):
